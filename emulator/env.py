@@ -1,0 +1,440 @@
+"""The batched motion-tracking environment.
+
+Pure in its state: :class:`EnvState` holds the physics state array ``[B, nstate]``, the
+reference frame index of each environment and its episode step count; ``reset`` and
+``step`` return new states and never keep hidden per-environment state. The same code runs on
+both physics backends; observation, tracking error and termination are jit-compiled JAX
+functions of the backend's named :class:`~emulator.types.Signals`.
+
+Tracking-error vector Δ (all components non-negative, see :func:`delta_names`):
+
+``joint_angle[j]``      |q_j - q_ref_j| for each tracked joint (rad; m for slide joints)
+``joint_velocity[j]``   |qd_j - qd_ref_j| (rad/s; m/s)
+``body_position[b]``    ||(p_b - p_root) - (p_ref_b - p_ref_root)|| for each tracked body (m)
+``root_rotation``       angle of the rotation between root and reference root (rad)
+``root_translation``    ||p_root - p_ref_root|| (m)
+``root_linear_velocity``  ||v_root - v_ref_root|| (m/s)
+``root_angular_velocity`` ||w_root - w_ref_root|| (rad/s)
+
+The paper's four metrics come from Δ: mean joint-angle error (deg, hinge joints), root
+rotation error (deg), body position error (cm, mean over tracked bodies, relative to the root)
+and root translation error (cm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from .models import MuscleModel
+from .motion import ReferenceMotion, _cycle_offset
+from .physics import Physics
+from .types import Signals
+
+__all__ = [
+    "METRIC_NAMES",
+    "METRIC_UNITS",
+    "EnvConfig",
+    "EnvState",
+    "Reference",
+    "StepResult",
+    "TrackingEnv",
+]
+
+METRIC_NAMES = (
+    "joint_angle_error",
+    "root_rotation_error",
+    "body_position_error",
+    "root_translation_error",
+)
+METRIC_UNITS = {
+    "joint_angle_error": "deg",
+    "root_rotation_error": "deg",
+    "body_position_error": "cm",
+    "root_translation_error": "cm",
+}
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Tracking-environment settings.
+
+    Attributes:
+        control_dt: seconds between policy actions; the physics takes
+            ``round(control_dt / model.timestep)`` steps per action (100 Hz by default).
+        future_frames: reference frames (in control steps ahead) shown to the policy.
+        termination_distance_m: end an episode when any tracked body (root included) is
+            farther than this from its reference position (models with a moving root).
+        termination_joint_deg: end an episode when the mean joint-angle error exceeds this
+            (models with a fixed base, where bodies cannot drift far).
+        max_episode_s: truncate episodes after this long (None: the motion's length for
+            non-cyclic motions, unlimited for cycles).
+    """
+
+    control_dt: float = 0.01
+    future_frames: tuple[int, ...] = (1, 5)
+    termination_distance_m: float = 0.3
+    termination_joint_deg: float = 60.0
+    max_episode_s: float | None = 10.0
+
+
+class EnvState(NamedTuple):
+    """Explicit environment state; every field has a leading batch axis ``B``."""
+
+    physics: jax.Array  # [B, nstate] physics state ([time, qpos, qvel, act])
+    index: jax.Array  # [B] reference frame index at the control rate (grows past a cycle)
+    steps: jax.Array  # [B] control steps since the last reset
+
+
+class StepResult(NamedTuple):
+    state: EnvState
+    obs: jax.Array  # [B, obs_dim]
+    delta: jax.Array  # [B, delta_dim] tracking-error vector
+    metrics: jax.Array  # [B, 4] the paper's four metrics, see METRIC_NAMES / METRIC_UNITS
+    terminated: jax.Array  # [B] bool: deviated past the threshold
+    truncated: jax.Array  # [B] bool: reached the end of the motion / episode
+    signals: Signals
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The motion resampled to the control rate, with forward kinematics precomputed."""
+
+    qpos: np.ndarray  # [T, nq]
+    qvel: np.ndarray  # [T, nv]
+    body_pos: np.ndarray  # [T, body, 3] world
+    body_quat: np.ndarray  # [T, body, 4]
+    offset: np.ndarray  # [3] root displacement per cycle (x, y, 0)
+    loop: bool
+
+
+def _build_reference(model: MuscleModel, motion: ReferenceMotion, fps: float) -> Reference:
+    motion.check_model(model)
+    mot = motion.resample(model, fps)
+    m = model.mj_model
+    q = mot.qpos
+    n = q.shape[0]
+    dt = 1.0 / fps
+    offset = np.zeros(3)
+    if mot.loop:
+        offset[:2] = _cycle_offset(model, q)
+    qvel = np.zeros((n, m.nv))
+    for i in range(n):
+        if i + 1 < n:
+            nxt = q[i + 1]
+        elif mot.loop:
+            nxt = q[0].copy()
+            if model.root_kind == "free":
+                a = int(m.jnt_qposadr[m.joint(model.root_joints[0]).id])
+                nxt[a : a + 2] += offset[:2]
+        else:
+            nxt = None
+        if nxt is None:
+            qvel[i] = qvel[i - 1]
+        else:
+            mujoco.mj_differentiatePos(m, qvel[i], dt, q[i], nxt)
+    d = mujoco.MjData(m)
+    ids = [m.body(b).id for b in model.tracked_bodies]
+    bpos = np.zeros((n, len(ids), 3))
+    bquat = np.zeros((n, len(ids), 4))
+    for i in range(n):
+        d.qpos[:] = q[i]
+        mujoco.mj_kinematics(m, d)
+        bpos[i] = d.xpos[ids]
+        bquat[i] = d.xquat[ids]
+    return Reference(q, qvel, bpos, bquat, offset, mot.loop)
+
+
+def _quat_mul(a, b):
+    aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    return jnp.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
+def _quat_conj(q):
+    return q * jnp.array([1.0, -1.0, -1.0, -1.0])
+
+
+def _quat_rotate_inv(q, v):
+    """Rotate world vector ``v`` into the frame of unit quaternion ``q``."""
+    qv = jnp.concatenate([jnp.zeros(v.shape[:-1] + (1,)), v], axis=-1)
+    return _quat_mul(_quat_mul(_quat_conj(q), qv), q)[..., 1:]
+
+
+def quat_angle(a, b):
+    """Angle (rad) of the rotation taking unit quaternion ``b`` to ``a``."""
+    dot = jnp.abs(jnp.sum(a * b, axis=-1))
+    return 2.0 * jnp.arccos(jnp.clip(dot, 0.0, 1.0))
+
+
+class TrackingEnv:
+    """Batched reference-motion tracking on a muscle model.
+
+    Args:
+        model: the muscle model.
+        motion: a reference motion in ``model``'s coordinates.
+        physics: a backend from :func:`emulator.physics.make_physics` for this model.
+        config: :class:`EnvConfig`.
+    """
+
+    def __init__(
+        self,
+        model: MuscleModel,
+        motion: ReferenceMotion,
+        physics: Physics,
+        config: EnvConfig | None = None,
+    ):
+        self.model = model
+        self.motion = motion
+        self.physics = physics
+        self.config = config or EnvConfig()
+        m = model.mj_model
+        self.n_substeps = max(1, int(round(self.config.control_dt / m.opt.timestep)))
+        self.control_dt = self.n_substeps * m.opt.timestep
+        self.ref = _build_reference(model, motion, 1.0 / self.control_dt)
+        self.n_envs = physics.n_envs
+        self.layout = physics.layout
+
+        tj = model.tracked_joints
+        self._jq = np.array([j.qpos_index for j in tj], dtype=int)
+        self._jd = np.array([j.dof_index for j in tj], dtype=int)
+        self._angular = np.array([j.angular for j in tj], dtype=bool)
+        self._root_b = model.tracked_bodies.index(model.root_body) if model.root_body in model.tracked_bodies else 0
+        lin, ang = [], []
+        for name in model.root_joints:
+            jid = m.joint(name).id
+            a = int(m.jnt_dofadr[jid])
+            if m.jnt_type[jid] == mujoco.mjtJoint.mjJNT_FREE:
+                lin += [a, a + 1, a + 2]
+                ang += [a + 3, a + 4, a + 5]
+            elif m.jnt_type[jid] == mujoco.mjtJoint.mjJNT_SLIDE:
+                lin.append(a)
+            else:
+                ang.append(a)
+        self._root_lin, self._root_ang = np.array(lin, dtype=int), np.array(ang, dtype=int)
+        self.fixed_base = model.root_kind == "fixed"
+        self._max_steps = (
+            int(round(self.config.max_episode_s / self.control_dt)) if self.config.max_episode_s else 2**30
+        )
+        self._build_functions()
+        self.delta_names = delta_names(model)
+        self.delta_dim = len(self.delta_names)
+        self.action_dim = model.n_muscles
+        self.obs_dim = int(self._obs_dim)
+
+    # ---------------------------------------------------------------- pure functions
+    def _build_functions(self):
+        R = self.ref
+        T = R.qpos.shape[0]
+        ref_qpos, ref_qvel = jnp.asarray(R.qpos), jnp.asarray(R.qvel)
+        ref_bpos, ref_bquat = jnp.asarray(R.body_pos), jnp.asarray(R.body_quat)
+        offset = jnp.asarray(R.offset)
+        loop = R.loop
+        jq, jd, ang_mask = self._jq, self._jd, jnp.asarray(self._angular)
+        rb, rlin, rang = self._root_b, self._root_lin, self._root_ang
+        free = self.model.root_kind == "free"
+        root_q = (
+            int(self.model.mj_model.jnt_qposadr[self.model.mj_model.joint(self.model.root_joints[0]).id])
+            if free
+            else None
+        )
+        cfg = self.config
+        fixed = self.fixed_base
+        future = tuple(cfg.future_frames)
+        n_future = len(future)
+        max_steps = self._max_steps
+        nu = self.model.n_muscles
+
+        def ref_at(index):
+            """Reference (qpos, qvel, body_pos, body_quat) at control-rate frame ``index``."""
+            if loop:
+                f, k = index % T, index // T
+            else:
+                f, k = jnp.minimum(index, T - 1), jnp.zeros_like(index)
+            shift = k[..., None] * offset  # [B, 3]
+            qpos = ref_qpos[f]
+            if free:
+                qpos = qpos.at[..., root_q : root_q + 2].add(shift[..., :2])
+            return qpos, ref_qvel[f], ref_bpos[f] + shift[..., None, :], ref_bquat[f]
+
+        def delta(sig: Signals, index):
+            rq, rqd, rbp, rbq = ref_at(index)
+            dq = jnp.abs(sig.qpos[..., jq] - rq[..., jq])
+            dqd = jnp.abs(sig.qvel[..., jd] - rqd[..., jd])
+            if fixed:  # a welded base has no root to err: body positions are world positions
+                dbody = jnp.linalg.norm(sig.body_pos - rbp, axis=-1)
+                droot_rot = jnp.zeros(dbody.shape[:-1])
+                droot_pos = jnp.zeros(dbody.shape[:-1])
+            else:
+                rel = sig.body_pos - sig.body_pos[..., rb : rb + 1, :]
+                rrel = rbp - rbp[..., rb : rb + 1, :]
+                dbody = jnp.linalg.norm(rel - rrel, axis=-1)
+                droot_rot = quat_angle(sig.body_quat[..., rb, :], rbq[..., rb, :])
+                droot_pos = jnp.linalg.norm(sig.body_pos[..., rb, :] - rbp[..., rb, :], axis=-1)
+            if len(rlin):
+                dlin = jnp.linalg.norm(sig.qvel[..., rlin] - rqd[..., rlin], axis=-1)
+            else:
+                dlin = jnp.zeros_like(droot_pos)
+            if len(rang):
+                dang = jnp.linalg.norm(sig.qvel[..., rang] - rqd[..., rang], axis=-1)
+            else:
+                dang = jnp.zeros_like(droot_pos)
+            return jnp.concatenate(
+                [dq, dqd, dbody, droot_rot[..., None], droot_pos[..., None], dlin[..., None], dang[..., None]],
+                axis=-1,
+            )
+
+        nj, nb = len(jq), len(self.model.tracked_bodies)
+
+        def metrics(d):
+            dq = d[..., :nj]
+            w = ang_mask.astype(d.dtype)
+            joint_deg = jnp.degrees(jnp.sum(dq * w, axis=-1) / jnp.maximum(jnp.sum(w), 1.0))
+            body_cm = 100.0 * jnp.mean(d[..., 2 * nj : 2 * nj + nb], axis=-1)
+            rot_deg = jnp.degrees(d[..., 2 * nj + nb])
+            trans_cm = 100.0 * d[..., 2 * nj + nb + 1]
+            return jnp.stack([joint_deg, rot_deg, body_cm, trans_cm], axis=-1)
+
+        def terminated(sig: Signals, index, m):
+            if fixed:
+                return m[..., 0] > cfg.termination_joint_deg
+            _, _, rbp, _ = ref_at(index)
+            dist = jnp.linalg.norm(sig.body_pos - rbp, axis=-1)
+            return jnp.max(dist, axis=-1) > cfg.termination_distance_m
+
+        def observe(sig: Signals, index):
+            q = sig.qpos[..., jq]
+            qd = sig.qvel[..., jd]
+            root_quat = sig.body_quat[..., rb, :]
+            gravity = _quat_rotate_inv(root_quat, jnp.broadcast_to(jnp.array([0.0, 0.0, -1.0]), root_quat.shape[:-1] + (3,)))
+            root_pos = sig.body_pos[..., rb, :]
+            parts = [
+                q,
+                0.1 * qd,
+                root_pos[..., 2:3],
+                gravity,
+                0.1 * sig.qvel[..., rlin] if len(rlin) else jnp.zeros(q.shape[:-1] + (0,)),
+                0.1 * sig.qvel[..., rang] if len(rang) else jnp.zeros(q.shape[:-1] + (0,)),
+                sig.muscle_length,
+                sig.muscle_velocity,
+                sig.muscle_force / 1000.0,
+                sig.activation,
+            ]
+            for k in future:
+                rq, _, rbp, rbq = ref_at(index + k)
+                parts += [
+                    rq[..., jq] - q,
+                    _quat_rotate_inv(root_quat, rbp[..., rb, :] - root_pos),
+                    _quat_mul(_quat_conj(root_quat), rbq[..., rb, :]),
+                ]
+            if loop:
+                phase = 2 * jnp.pi * (index % T) / T
+            else:
+                phase = jnp.pi * jnp.minimum(index, T - 1) / max(T - 1, 1)
+            parts += [jnp.sin(phase)[..., None], jnp.cos(phase)[..., None]]
+            return jnp.concatenate([p.astype(jnp.float32) for p in parts], axis=-1)
+
+        def post_step(sig: Signals, index, steps):
+            d = delta(sig, index)
+            m = metrics(d)
+            term = terminated(sig, index, m)
+            trunc = steps >= max_steps
+            if not loop:
+                trunc = trunc | (index >= T - 1)
+            return observe(sig, index), d, m, term, trunc
+
+        def initial(index):
+            rq, rqd, _, _ = ref_at(index)
+            return rq, rqd
+
+        self._ref_at = ref_at
+        self._delta = jax.jit(delta)
+        self._metrics = jax.jit(metrics)
+        self._observe = jax.jit(observe)
+        self._post_step = jax.jit(post_step)
+        self._initial = jax.jit(initial)
+        self._obs_dim = 2 * nj + 1 + 3 + len(rlin) + len(rang) + 4 * nu + n_future * (nj + 3 + 4) + 2
+        self._T = T
+
+    # ---------------------------------------------------------------- public API
+    @property
+    def reference_frames(self) -> int:
+        """Frames in one pass of the reference at the control rate."""
+        return self._T
+
+    def tracking_error(self, signals: Signals, index) -> jax.Array:
+        """Δ ``[B, delta_dim]`` of ``signals`` against the reference at frame ``index [B]``."""
+        return self._delta(signals, jnp.asarray(index))
+
+    def metrics(self, delta) -> jax.Array:
+        """The four metrics ``[B, 4]`` (deg, deg, cm, cm) from Δ."""
+        return self._metrics(jnp.asarray(delta))
+
+    def reference_state(self, index) -> np.ndarray:
+        """Physics states ``[B, nstate]`` equal to the reference at frames ``index``."""
+        rq, rqd = self._initial(jnp.asarray(index))
+        rq, rqd = np.asarray(rq, dtype=float), np.asarray(rqd, dtype=float)
+        return self.layout.pack(rq, rqd, np.zeros((rq.shape[0], self.layout.na)))
+
+    def _to_backend(self, x):
+        return jnp.asarray(x) if self.physics.name == "mjx" else np.asarray(x)
+
+    def reset(self, key, index=None) -> tuple[EnvState, jax.Array]:
+        """Reference-state initialisation at random frames (or the given ``index [B]``)."""
+        if index is None:
+            index = jax.random.randint(key, (self.n_envs,), 0, self._T if self.ref.loop else max(self._T - 1, 1))
+        index = jnp.asarray(index, dtype=jnp.int32)
+        phys = self._to_backend(self.reference_state(index))
+        sig = self.physics.forward(phys)
+        state = EnvState(phys, index, jnp.zeros_like(index))
+        return state, self._observe(sig, index)
+
+    def reset_where(self, state: EnvState, mask, key) -> tuple[EnvState, jax.Array | None]:
+        """Reset only the environments where ``mask [B]`` is true; returns their new obs too."""
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return state, None
+        index = np.asarray(jax.random.randint(key, (self.n_envs,), 0, self._T if self.ref.loop else max(self._T - 1, 1)))
+        new_index = np.where(mask, index, np.asarray(state.index))
+        fresh = self.reference_state(new_index)
+        phys = np.array(state.physics, dtype=float, copy=True)
+        phys[mask] = fresh[mask]
+        sig = self.physics.forward(self._to_backend(phys))
+        st = EnvState(
+            self._to_backend(phys),
+            jnp.asarray(new_index, dtype=jnp.int32),
+            jnp.where(jnp.asarray(mask), 0, state.steps),
+        )
+        return st, self._observe(sig, st.index)
+
+    def step(self, state: EnvState, action) -> StepResult:
+        """Apply excitations ``action [B, muscle]`` (clipped to [0, 1]) for one control step."""
+        phys, sig = self.physics.step(state.physics, self._to_backend(action), self.n_substeps)
+        index = state.index + 1
+        steps = state.steps + 1
+        obs, d, m, term, trunc = self._post_step(sig, index, steps)
+        return StepResult(EnvState(phys, index, steps), obs, d, m, term, trunc, sig)
+
+
+def delta_names(model: MuscleModel) -> tuple[str, ...]:
+    """Names of Δ's components, in order."""
+    tj = [j.name for j in model.tracked_joints]
+    return (
+        tuple(f"joint_angle/{n}" for n in tj)
+        + tuple(f"joint_velocity/{n}" for n in tj)
+        + tuple(f"body_position/{b}" for b in model.tracked_bodies)
+        + ("root_rotation", "root_translation", "root_linear_velocity", "root_angular_velocity")
+    )
