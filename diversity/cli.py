@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
 
 import typer
 
@@ -39,7 +38,7 @@ def _fail(exc: BaseException) -> None:
 
 @app.command()
 def models(
-    path: Optional[str] = typer.Argument(
+    path: str | None = typer.Argument(
         None, help="A built-in model name or an MJCF file path; omit to list the built-ins."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

@@ -212,7 +212,9 @@ class TrackingEnv:
         self._jq = np.array([j.qpos_index for j in tj], dtype=int)
         self._jd = np.array([j.dof_index for j in tj], dtype=int)
         self._angular = np.array([j.angular for j in tj], dtype=bool)
-        self._root_b = model.tracked_bodies.index(model.root_body) if model.root_body in model.tracked_bodies else 0
+        self._root_b = (
+            model.tracked_bodies.index(model.root_body) if model.root_body in model.tracked_bodies else 0
+        )
         lin, ang = [], []
         for name in model.root_joints:
             jid = m.joint(name).id
@@ -293,7 +295,15 @@ class TrackingEnv:
             else:
                 dang = jnp.zeros_like(droot_pos)
             return jnp.concatenate(
-                [dq, dqd, dbody, droot_rot[..., None], droot_pos[..., None], dlin[..., None], dang[..., None]],
+                [
+                    dq,
+                    dqd,
+                    dbody,
+                    droot_rot[..., None],
+                    droot_pos[..., None],
+                    dlin[..., None],
+                    dang[..., None],
+                ],
                 axis=-1,
             )
 
@@ -319,7 +329,9 @@ class TrackingEnv:
             q = sig.qpos[..., jq]
             qd = sig.qvel[..., jd]
             root_quat = sig.body_quat[..., rb, :]
-            gravity = _quat_rotate_inv(root_quat, jnp.broadcast_to(jnp.array([0.0, 0.0, -1.0]), root_quat.shape[:-1] + (3,)))
+            gravity = _quat_rotate_inv(
+                root_quat, jnp.broadcast_to(jnp.array([0.0, 0.0, -1.0]), root_quat.shape[:-1] + (3,))
+            )
             root_pos = sig.body_pos[..., rb, :]
             parts = [
                 q,
@@ -395,7 +407,9 @@ class TrackingEnv:
     def reset(self, key, index=None) -> tuple[EnvState, jax.Array]:
         """Reference-state initialisation at random frames (or the given ``index [B]``)."""
         if index is None:
-            index = jax.random.randint(key, (self.n_envs,), 0, self._T if self.ref.loop else max(self._T - 1, 1))
+            index = jax.random.randint(
+                key, (self.n_envs,), 0, self._T if self.ref.loop else max(self._T - 1, 1)
+            )
         index = jnp.asarray(index, dtype=jnp.int32)
         phys = self._to_backend(self.reference_state(index))
         sig = self.physics.forward(phys)
@@ -407,7 +421,9 @@ class TrackingEnv:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return state, None
-        index = np.asarray(jax.random.randint(key, (self.n_envs,), 0, self._T if self.ref.loop else max(self._T - 1, 1)))
+        index = np.asarray(
+            jax.random.randint(key, (self.n_envs,), 0, self._T if self.ref.loop else max(self._T - 1, 1))
+        )
         new_index = np.where(mask, index, np.asarray(state.index))
         fresh = self.reference_state(new_index)
         phys = np.array(state.physics, dtype=float, copy=True)

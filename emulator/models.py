@@ -99,9 +99,7 @@ def _myofullbody_spec() -> mujoco.MjSpec:
 
 
 BUILTIN_MODELS: dict[str, _Builtin] = {
-    "elbow": _Builtin(
-        "myo-sim myoelbow 2-DoF, 6 muscles, fixed shoulder base", _elbow_spec, "myo-sim"
-    ),
+    "elbow": _Builtin("myo-sim myoelbow 2-DoF, 6 muscles, fixed shoulder base", _elbow_spec, "myo-sim"),
     "myolegs": _Builtin(
         "myo-sim composed legs, 80 muscles, free root, feet on a floor",
         _myolegs_spec,
@@ -259,9 +257,7 @@ def _analyse(
         raise ModelError(f"{source}: model has no muscle actuators (found {m.nu} actuators)")
     if not np.all(is_muscle):
         others = [m.actuator(i).name for i in np.where(~is_muscle)[0]]
-        raise ModelError(
-            f"{source}: only muscle actuators are supported; non-muscle actuators: {others[:5]}"
-        )
+        raise ModelError(f"{source}: only muscle actuators are supported; non-muscle actuators: {others[:5]}")
     muscles = tuple(m.actuator(i).name or f"muscle{i}" for i in range(m.nu))
 
     # Root: a free joint, or slide/hinge joints on the first moving body under the world.
@@ -305,9 +301,7 @@ def _analyse(
             )
         )
     jid = {m.joint(j).name: j for j in range(m.njnt)}
-    tracked = tuple(
-        jt for jt in joints if jid[jt.name] not in coupled and jid[jt.name] not in root_joints
-    )
+    tracked = tuple(jt for jt in joints if jid[jt.name] not in coupled and jid[jt.name] not in root_joints)
     tracked_ids = {jid[jt.name] for jt in tracked} | set(root_joints)
     tracked_bodies = tuple(
         m.body(b).name

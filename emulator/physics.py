@@ -153,7 +153,9 @@ def _instrument(model: MuscleModel) -> tuple[mujoco.MjModel, dict[str, slice]]:
     groups: list[tuple[str, int]] = []
 
     def add(kind, objtype, objname, prefix, **kw):
-        s = spec.add_sensor(name=f"_emu_{prefix}_{objname}", type=kind, objtype=objtype, objname=objname, **kw)
+        s = spec.add_sensor(
+            name=f"_emu_{prefix}_{objname}", type=kind, objtype=objtype, objname=objname, **kw
+        )
         return s
 
     for key, kind in (
@@ -173,7 +175,9 @@ def _instrument(model: MuscleModel) -> tuple[mujoco.MjModel, dict[str, slice]]:
     nfoot = 0
     for side in FOOT_ORDER:
         for body in model.feet.get(side, ()):
-            s = add(S.mjSENS_CONTACT, O.mjOBJ_XBODY, body, f"grf_{side}", reftype=O.mjOBJ_BODY, refname="world")
+            s = add(
+                S.mjSENS_CONTACT, O.mjOBJ_XBODY, body, f"grf_{side}", reftype=O.mjOBJ_BODY, refname="world"
+            )
             # dataspec = force only; reduce = net force over all matching contacts; 1 slot.
             # MuJoCo reports the force the subtree exerts on the world (world frame).
             s.intprm[:3] = [1 << 1, 3, 1]
@@ -204,7 +208,9 @@ class CpuPhysics:
         self._datas = [mujoco.MjData(self.mj_model) for _ in range(max(self.nthread, 1))]
         self._pool = mj_rollout.Rollout(nthread=self.nthread if self.nthread > 1 else 0)
         self._foot_groups = [
-            (FOOT_ORDER.index(side), len(model.feet.get(side, ()))) for side in FOOT_ORDER if model.feet.get(side)
+            (FOOT_ORDER.index(side), len(model.feet.get(side, ())))
+            for side in FOOT_ORDER
+            if model.feet.get(side)
         ]
         self._nsd = self.mj_model.nsensordata
         self._fwd_data = mujoco.MjData(self.mj_model)
@@ -271,7 +277,11 @@ class CpuPhysics:
         )
         new_state = out_state[:, -1]
         if all_substeps:
-            flat = self._signals(out_state.reshape(b * n_substeps, -1), control.reshape(b * n_substeps, -1), out_sd.reshape(b * n_substeps, -1))
+            flat = self._signals(
+                out_state.reshape(b * n_substeps, -1),
+                control.reshape(b * n_substeps, -1),
+                out_sd.reshape(b * n_substeps, -1),
+            )
             per = Signals(*[x.reshape(b, n_substeps, *x.shape[1:]) for x in flat])
             return new_state, per
         return new_state, self._signals(new_state, ctrl, out_sd[:, -1])
@@ -281,7 +291,7 @@ class CpuPhysics:
         state = np.atleast_2d(np.asarray(state, dtype=np.float64))
         b = state.shape[0]
         sd = np.empty((b, self._nsd))
-        d, L = self._fwd_data, self.layout
+        d = self._fwd_data
         for i in range(b):
             mujoco.mj_setState(self.mj_model, d, state[i], mujoco.mjtState.mjSTATE_FULLPHYSICS.value)
             d.ctrl[:] = 0.0
@@ -345,8 +355,7 @@ class MjxPhysics:
             ) from e
         except Exception as e:
             raise ModelError(
-                f"{model.source}: MJX ({self.impl}) cannot take model {model.name!r}: "
-                f"{type(e).__name__}: {e}"
+                f"{model.source}: MJX ({self.impl}) cannot take model {model.name!r}: {type(e).__name__}: {e}"
             ) from e
         self._d0 = mjx.make_data(self.mx)
         body_ids = np.array([m.body(b).id for b in model.tracked_bodies], dtype=int)

@@ -54,7 +54,10 @@ def test_model_by_path_loads_and_reports_muscles():
 @pytest.mark.parametrize(
     "text, match",
     [
-        ("<mujoco><worldbody><body><joint/><geom size='.1'/></body></worldbody></mujoco>", "no muscle actuators"),
+        (
+            "<mujoco><worldbody><body><joint/><geom size='.1'/></body></worldbody></mujoco>",
+            "no muscle actuators",
+        ),
         ("this is not xml", "not a readable MJCF model"),
     ],
 )

@@ -1,0 +1,173 @@
+"""The tracking environment: Δ, the four metrics, resets, termination."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from emulator.env import METRIC_NAMES, EnvConfig, TrackingEnv, delta_names
+from emulator.motion import MotionError, ReferenceMotion, elbow_flexion_cycle, standing_motion
+from emulator.physics import make_physics
+
+
+@pytest.fixture(scope="module")
+def legs_env(myolegs):
+    return TrackingEnv(myolegs, standing_motion(myolegs), make_physics(myolegs, "cpu", n_envs=4))
+
+
+@pytest.fixture(scope="module")
+def elbow_env(elbow):
+    return TrackingEnv(elbow, elbow_flexion_cycle(elbow), make_physics(elbow, "cpu", n_envs=4))
+
+
+def _at_reference(env, index):
+    state = env.reference_state(np.asarray(index))
+    return env.physics.forward(state), jnp.asarray(index)
+
+
+@pytest.mark.parametrize("which", ["legs_env", "elbow_env"])
+def test_delta_is_zero_at_the_reference_and_grows_with_perturbation(request, which):
+    env = request.getfixturevalue(which)
+    index = np.array([0, 7, 33, 60])
+    sig, idx = _at_reference(env, index)
+    d0 = np.asarray(env.tracking_error(sig, idx))
+    assert d0.shape == (4, env.delta_dim)
+    assert np.all(d0 >= 0)
+    assert np.abs(d0).max() < 1e-5
+    # perturb one tracked joint by growing amounts: its component, and the body errors, grow
+    j = env.model.tracked_joints[-1]
+    prev = None
+    for eps in (0.05, 0.1, 0.2):
+        state = env.reference_state(index)
+        state[:, 1 + j.qpos_index] += eps
+        sig = env.physics.forward(state)
+        d = np.asarray(env.tracking_error(sig, idx))
+        k = env.delta_names.index(f"joint_angle/{j.name}")
+        np.testing.assert_allclose(d[:, k], eps, rtol=1e-4)
+        total = d.sum(axis=1)
+        if prev is not None:
+            assert np.all(total > prev)
+        prev = total
+
+
+def test_metrics_units_on_a_hand_built_case(legs_env, myolegs):
+    """10 deg on one of 14 joints, the root 5 cm and 30 deg off, one body 2 cm off."""
+    env = legs_env
+    idx = np.array([10, 10, 10, 10])
+    sig, index = _at_reference(env, idx)
+    nj = len(myolegs.tracked_joints)
+    nb = len(myolegs.tracked_bodies)
+    j = myolegs.tracked_joints[3]
+    qpos = np.array(sig.qpos)
+    qpos[:, j.qpos_index] += np.radians(10.0)
+    body_pos = np.array(sig.body_pos)
+    body_pos += np.array([0.05, 0.0, 0.0])  # whole body shifted: root translation only
+    other = myolegs.tracked_bodies.index("tibia_l")
+    body_pos[:, other, 2] += 0.02  # one body 2 cm up, relative to the root
+    body_quat = np.array(sig.body_quat)
+    root = myolegs.tracked_bodies.index(myolegs.root_body)
+    half = np.radians(30.0) / 2
+    rot = np.array([np.cos(half), 0.0, 0.0, np.sin(half)])  # 30 deg about z
+    w0, v0 = body_quat[:, root, :1], body_quat[:, root, 1:]
+    w1, v1 = rot[0], rot[1:]
+    body_quat[:, root, 0] = (w1 * w0[:, 0]) - v0 @ v1
+    body_quat[:, root, 1:] = w1 * v0 + w0 * v1 + np.cross(np.broadcast_to(v1, v0.shape), v0)
+    hand = sig._replace(qpos=qpos, body_pos=body_pos, body_quat=body_quat)
+    m = np.asarray(env.metrics(env.tracking_error(hand, index)))
+    assert METRIC_NAMES == (
+        "joint_angle_error",
+        "root_rotation_error",
+        "body_position_error",
+        "root_translation_error",
+    )
+    np.testing.assert_allclose(m[:, 0], 10.0 / nj, rtol=1e-3)  # deg, mean over tracked joints
+    np.testing.assert_allclose(m[:, 1], 30.0, rtol=1e-3)  # deg
+    np.testing.assert_allclose(m[:, 2], 2.0 / nb, rtol=1e-3)  # cm, mean over tracked bodies
+    np.testing.assert_allclose(m[:, 3], 5.0, rtol=1e-3)  # cm
+
+
+def test_delta_names_match_layout(myolegs):
+    names = delta_names(myolegs)
+    nj, nb = len(myolegs.tracked_joints), len(myolegs.tracked_bodies)
+    assert len(names) == 2 * nj + nb + 4
+    assert names[0] == "joint_angle/hip_flexion_r" and names[-4:] == (
+        "root_rotation",
+        "root_translation",
+        "root_linear_velocity",
+        "root_angular_velocity",
+    )
+
+
+def test_reset_is_reference_state_initialisation(legs_env):
+    state, obs = legs_env.reset(jax.random.PRNGKey(3))
+    assert obs.shape == (4, legs_env.obs_dim) and bool(jnp.all(jnp.isfinite(obs)))
+    np.testing.assert_array_equal(np.asarray(state.steps), 0)
+    sig = legs_env.physics.forward(state.physics)
+    assert float(jnp.max(legs_env.tracking_error(sig, state.index))) < 1e-5
+
+
+def test_reset_index_is_random_and_reproducible(elbow_env):
+    s1, _ = elbow_env.reset(jax.random.PRNGKey(0))
+    s2, _ = elbow_env.reset(jax.random.PRNGKey(0))
+    s3, _ = elbow_env.reset(jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(np.asarray(s1.index), np.asarray(s2.index))
+    assert not np.array_equal(np.asarray(s1.index), np.asarray(s3.index))
+
+
+def test_falling_body_terminates_and_reset_where_revives_only_those(legs_env, myolegs):
+    state, _ = legs_env.reset(None, index=np.zeros(4, dtype=int))
+    terminated = np.zeros(4, dtype=bool)
+    for _ in range(100):  # 1 s with no muscle activity: the legs fold and the body drops
+        r = legs_env.step(state, np.zeros((4, myolegs.n_muscles)))
+        state = r.state
+        terminated |= np.asarray(r.terminated)
+    assert terminated.all()
+    mask = np.array([True, False, True, False])
+    new, obs = legs_env.reset_where(state, mask, jax.random.PRNGKey(5))
+    np.testing.assert_array_equal(np.asarray(new.steps), np.where(mask, 0, np.asarray(state.steps)))
+    np.testing.assert_array_equal(np.asarray(new.physics)[~mask], np.asarray(state.physics)[~mask])
+    sig = legs_env.physics.forward(np.asarray(new.physics))
+    d = np.asarray(legs_env.tracking_error(sig, new.index))
+    assert d[mask].max() < 1e-5 and d[~mask].max() > 0.1
+
+
+def test_step_follows_the_reference_clock(elbow_env, elbow):
+    state, _ = elbow_env.reset(None, index=np.array([0, 50, 199, 120]))
+    r = elbow_env.step(state, np.full((4, elbow.n_muscles), 0.1))
+    np.testing.assert_array_equal(np.asarray(r.state.index), [1, 51, 200, 121])
+    assert elbow_env.n_substeps == 5 and elbow_env.control_dt == pytest.approx(0.01)
+    assert r.metrics.shape == (4, 4) and r.delta.shape == (4, elbow_env.delta_dim)
+    # a cycle wraps: frame 200 is frame 0 again
+    np.testing.assert_allclose(
+        elbow_env.reference_state(np.array([200]))[0, 1:3], elbow_env.reference_state(np.array([0]))[0, 1:3]
+    )
+
+
+def test_motion_for_another_model_is_refused(elbow, myolegs):
+    with pytest.raises(MotionError, match="qpos columns"):
+        TrackingEnv(myolegs, elbow_flexion_cycle(elbow), make_physics(myolegs, "cpu", n_envs=1))
+
+
+def test_motion_validation_names_the_problem(elbow):
+    q = np.zeros((5, 2))
+    q[3, 1] = np.nan
+    with pytest.raises(MotionError, match="frame 3"):
+        ReferenceMotion("x", "elbow", ("a", "b"), q, 100.0, source="bad.npz")
+    with pytest.raises(MotionError, match="time >= 2"):
+        ReferenceMotion("x", "elbow", ("a", "b"), np.zeros((1, 2)), 100.0)
+
+
+def test_elbow_cycle_is_smooth_and_within_range(elbow):
+    mot = elbow_flexion_cycle(elbow)
+    angle = np.degrees(mot.qpos[:, elbow.joint("r_elbow_flex").qpos_index])
+    assert angle.min() == pytest.approx(30.0, abs=0.01) and angle.max() == pytest.approx(100.0, abs=0.1)
+    assert mot.loop and mot.duration_s == pytest.approx(2.0)
+    assert np.abs(np.diff(angle)).max() < 1.5  # deg per 10 ms frame: smooth
+    assert "not measured" in mot.source
+
+
+def test_config_changes_control_rate(elbow):
+    env = TrackingEnv(
+        elbow, elbow_flexion_cycle(elbow), make_physics(elbow, "cpu", n_envs=1), EnvConfig(control_dt=0.02)
+    )
+    assert env.n_substeps == 10 and env.reference_frames == 100
