@@ -366,11 +366,32 @@ def _analyse(
     )
 
 
+MYO_SIM_PREFIX = "myo-sim:"
+
+
+def _myo_sim_factory(name: str) -> Callable[[], mujoco.MjSpec]:
+    """Any model of myo-sim's registry, as ``myo-sim:NAME`` (e.g. ``myo-sim:myolegs26``)."""
+    import myo_sim
+
+    known = sorted(set(myo_sim.REGISTRY) | set(myo_sim._composed_models()))
+    if name not in known:
+        raise ModelError(f"{MYO_SIM_PREFIX}{name}: not a myo-sim model (known: {', '.join(known)})")
+
+    def factory():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            postures = {"postures": True} if myo_sim.list_postures(name) else None
+            return myo_sim.load_spec(name, build_kwargs=postures)
+
+    return factory
+
+
 def load_model(name_or_path: str | Path, edit: SpecEdit | None = None) -> MuscleModel:
     """Load a built-in model by name, or any MJCF file with muscle actuators by path.
 
     Args:
-        name_or_path: ``"elbow"``, ``"myolegs"``, ``"myofullbody"`` or a path to an ``.xml``.
+        name_or_path: ``"elbow"``, ``"myolegs"``, ``"myofullbody"``, ``"myo-sim:NAME"`` for any
+            model of myo-sim's registry, or a path to an ``.xml``.
         edit: optional function that edits the ``MjSpec`` before compiling (e.g. to stiffen
             joints in a test); the edit is applied to every spec the model hands out.
 
@@ -381,6 +402,9 @@ def load_model(name_or_path: str | Path, edit: SpecEdit | None = None) -> Muscle
     if key in BUILTIN_MODELS:
         base_factory = BUILTIN_MODELS[key].spec
         name, source = key, key
+    elif key.startswith(MYO_SIM_PREFIX):
+        base_factory = _myo_sim_factory(key[len(MYO_SIM_PREFIX) :])
+        name, source = key[len(MYO_SIM_PREFIX) :], key
     else:
         path = Path(key).expanduser()
         if not path.exists():

@@ -110,3 +110,10 @@ def test_cli_describes_model_file(tmp_path):
     rec = json.loads(r.stdout)
     assert rec["n_muscles"] == 6 and rec["joints"] == ["r_shoulder_elev", "r_elbow_flex"]
     assert np.isclose(rec["mass_kg"], load_model("elbow").mass_kg, atol=1e-3)
+
+
+def test_any_myo_sim_model_by_prefix():
+    m = load_model("myo-sim:myoelbow_2dof")
+    assert m.n_muscles == 6 and m.source == "myo-sim:myoelbow_2dof"
+    with pytest.raises(ModelError, match="not a myo-sim model"):
+        load_model("myo-sim:nope")

@@ -196,3 +196,15 @@ def test_mjx_myolegs_batch_does_not_hang():
     except subprocess.TimeoutExpired:
         pytest.fail("vmapped MJX step of myolegs at B=64 did not finish in 600 s (deadlock?)")
     assert r.returncode == 0 and "OK (64," in r.stdout, r.stderr[-2000:]
+
+
+@pytest.mark.mjx
+def test_model_mjx_cannot_take_names_the_feature():
+    """myo-sim's myolegs26 has plane-mesh contacts with a margin, which MJX does not implement."""
+    from emulator.models import ModelError, load_model
+
+    legs26 = load_model("myo-sim:myolegs26")
+    assert legs26.n_muscles == 26
+    with pytest.raises(ModelError, match=r"myolegs26.*margin/gap not implemented"):
+        make_physics(legs26, "mjx", n_envs=1)
+    make_physics(legs26, "cpu", n_envs=1)  # native MuJoCo takes it
