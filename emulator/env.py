@@ -404,12 +404,15 @@ class TrackingEnv:
     def _to_backend(self, x):
         return jnp.asarray(x) if self.physics.name == "mjx" else np.asarray(x)
 
+    def _random_index(self, key) -> jax.Array:
+        """A start frame per environment; a non-cyclic motion never starts on its last frame."""
+        high = self._T if self.ref.loop else max(self._T - 1, 1)
+        return jax.random.randint(key, (self.n_envs,), 0, high)
+
     def reset(self, key, index=None) -> tuple[EnvState, jax.Array]:
         """Reference-state initialisation at random frames (or the given ``index [B]``)."""
         if index is None:
-            index = jax.random.randint(
-                key, (self.n_envs,), 0, self._T if self.ref.loop else max(self._T - 1, 1)
-            )
+            index = self._random_index(key)
         index = jnp.asarray(index, dtype=jnp.int32)
         phys = self._to_backend(self.reference_state(index))
         sig = self.physics.forward(phys)
@@ -421,9 +424,7 @@ class TrackingEnv:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return state, None
-        index = np.asarray(
-            jax.random.randint(key, (self.n_envs,), 0, self._T if self.ref.loop else max(self._T - 1, 1))
-        )
+        index = np.asarray(self._random_index(key))
         new_index = np.where(mask, index, np.asarray(state.index))
         fresh = self.reference_state(new_index)
         phys = np.array(state.physics, dtype=float, copy=True)

@@ -83,13 +83,19 @@ def _elbow_spec() -> mujoco.MjSpec:
     return mujoco.MjSpec.from_file(str(myo_sim.get_xml_path("myoelbow_2dof")))
 
 
-def _myolegs_spec() -> mujoco.MjSpec:
+def _myo_sim_spec(name: str) -> mujoco.MjSpec:
+    """A myo-sim registry model's spec, with its named postures as keyframes when it has any."""
     import myo_sim
 
     with warnings.catch_warnings():
         # myo-sim attaches fragments with an empty prefix; harmless for simulation.
         warnings.simplefilter("ignore", UserWarning)
-        return myo_sim.load_spec("myolegs", build_kwargs={"postures": True})
+        postures = {"postures": True} if myo_sim.list_postures(name) else None
+        return myo_sim.load_spec(name, build_kwargs=postures)
+
+
+def _myolegs_spec() -> mujoco.MjSpec:
+    return _myo_sim_spec("myolegs")
 
 
 def _myofullbody_spec() -> mujoco.MjSpec:
@@ -377,13 +383,7 @@ def _myo_sim_factory(name: str) -> Callable[[], mujoco.MjSpec]:
     if name not in known:
         raise ModelError(f"{MYO_SIM_PREFIX}{name}: not a myo-sim model (known: {', '.join(known)})")
 
-    def factory():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            postures = {"postures": True} if myo_sim.list_postures(name) else None
-            return myo_sim.load_spec(name, build_kwargs=postures)
-
-    return factory
+    return lambda: _myo_sim_spec(name)
 
 
 def load_model(name_or_path: str | Path, edit: SpecEdit | None = None) -> MuscleModel:

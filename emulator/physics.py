@@ -153,10 +153,9 @@ def _instrument(model: MuscleModel) -> tuple[mujoco.MjModel, dict[str, slice]]:
     groups: list[tuple[str, int]] = []
 
     def add(kind, objtype, objname, prefix, **kw):
-        s = spec.add_sensor(
+        return spec.add_sensor(
             name=f"_emu_{prefix}_{objname}", type=kind, objtype=objtype, objname=objname, **kw
         )
-        return s
 
     for key, kind in (
         ("muscle_force", S.mjSENS_ACTUATORFRC),
@@ -349,13 +348,11 @@ class MjxPhysics:
         self.layout = _check_state_layout(m)
         try:
             self.mx = mjx.put_model(m, impl=self.impl)
-        except NotImplementedError as e:
-            raise ModelError(
-                f"{model.source}: MJX ({self.impl}) cannot take model {model.name!r}: {e}"
-            ) from e
         except Exception as e:
+            # NotImplementedError's text already names the feature; other errors need their type
+            detail = str(e) if isinstance(e, NotImplementedError) else f"{type(e).__name__}: {e}"
             raise ModelError(
-                f"{model.source}: MJX ({self.impl}) cannot take model {model.name!r}: {type(e).__name__}: {e}"
+                f"{model.source}: MJX ({self.impl}) cannot take model {model.name!r}: {detail}"
             ) from e
         self._d0 = mjx.make_data(self.mx)
         body_ids = np.array([m.body(b).id for b in model.tracked_bodies], dtype=int)
