@@ -95,7 +95,19 @@ def _myo_sim_spec(name: str) -> mujoco.MjSpec:
 
 
 def _myolegs_spec() -> mujoco.MjSpec:
-    return _myo_sim_spec("myolegs")
+    """myo-sim myolegs with its 1.05 m-radius platform (a cylinder 0.4 m above a floor plane)
+    replaced by the floor plane at the platform's height: a walking cycle covers 1.4 m, so
+    the model would otherwise step off the platform within one cycle."""
+    spec = _myo_sim_spec("myolegs")
+    platforms = [
+        g for g in spec.worldbody.geoms if g.type == mujoco.mjtGeom.mjGEOM_CYLINDER and g.size[0] > 0.5
+    ]
+    floors = [g for g in spec.worldbody.geoms if g.type == mujoco.mjtGeom.mjGEOM_PLANE]
+    if len(platforms) == 1 and len(floors) == 1:
+        top = platforms[0].pos[2] + platforms[0].size[1]
+        floors[0].pos = [floors[0].pos[0], floors[0].pos[1], top]
+        spec.delete(platforms[0])
+    return spec
 
 
 def _myofullbody_spec() -> mujoco.MjSpec:

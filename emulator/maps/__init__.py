@@ -1,0 +1,1 @@
+"""Shipped point maps (TOML): input point names -> model landmarks and segments."""
