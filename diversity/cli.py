@@ -109,6 +109,8 @@ def motions(
             if as_json:
                 typer.echo(json.dumps(rows, indent=2))
                 return
+            for r in rows:  # the table shows where it came from in short; --json has it all
+                r["source"] = r["source"].split(":")[0].split(",")[0][:32]
             _print_table(
                 "shipped demo motions",
                 ["name", "model", "duration_s", "fps", "n_frames", "loop", "source"],
@@ -150,8 +152,7 @@ def _print_table(title: str, cols: list[str], rows: list[dict]) -> None:
 
     table = Table(title=title)
     for c in cols:
-        wide = c in ("source", "file")
-        table.add_column(c, no_wrap=True, overflow="ellipsis", max_width=48 if wide else None)
+        table.add_column(c)
     for r in rows:
         table.add_row(*(_fmt(r.get(c, "")) for c in cols))
     Console().print(table)

@@ -351,6 +351,7 @@ class ReferenceMotion:
         for c in range(q.shape[1]):
             out[:, c] = np.interp(new_t, src_t, q[:, c])
         _normalise_quats(model.mj_model, out)
+        apply_joint_couplings(model, out)  # coupled joints follow their drivers, not the lerp
         return self._replace(qpos=out, fps=float(fps), qvel=None)
 
     # ---- the project's .npz format -------------------------------------------------------

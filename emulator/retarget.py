@@ -121,6 +121,8 @@ def model_landmarks(model: MuscleModel) -> dict[str, tuple[int, np.ndarray]]:
     bodies = _bodies(m)
     sites = {m.site(i).name: i for i in range(m.nsite)}
     out: dict[str, tuple[int, np.ndarray]] = {}
+    # decorative bodies welded to the world (the elbow model's skeleton) cannot follow a motion
+    bodies = {n: b for n, b in bodies.items() if m.body_weldid[b] != 0}
     for lm, cands in _expand(_LANDMARK_BODIES).items():
         for c in cands:
             if c in bodies:
@@ -152,7 +154,8 @@ def model_landmarks(model: MuscleModel) -> dict[str, tuple[int, np.ndarray]]:
 
 def model_segments(model: MuscleModel) -> dict[str, int]:
     """``{segment: body id}`` for the segments this model has."""
-    bodies = _bodies(model.mj_model)
+    m = model.mj_model
+    bodies = {n: b for n, b in _bodies(m).items() if m.body_weldid[b] != 0}
     out = {}
     for seg, cands in _expand(_SEGMENT_BODIES).items():
         for c in cands:
@@ -709,7 +712,10 @@ def retarget_points(
     segs = model_segments(model)
     kp, skipped, extra = _data_keypoints(points, pmap)
     if pmap.pelvis_rule and "pd_over_pw" in extra:
-        lms = dict(lms, **_model_pelvis_points(model, lms, extra["pd_over_pw"]))
+        if all(k in lms for k in ("pelvis", "hip_r", "hip_l")):
+            lms = dict(lms, **_model_pelvis_points(model, lms, extra["pd_over_pw"]))
+        else:
+            skipped.append(f"pelvis_rule (model {model.name!r} has no pelvis and hip landmarks)")
     targets, goals, kp_names = [], [], []
     for k, traj in kp.items():
         t = _landmark_target(model, lms, k)
@@ -719,10 +725,10 @@ def retarget_points(
         targets.append(t)
         goals.append(traj)
         kp_names.append(k)
-    if len(kp_names) < 3 and not (len(kp_names) >= 1 and model.root_kind == "fixed"):
+    if len(kp_names) < (2 if model.root_kind == "fixed" else 3):
         raise RetargetError(
             f"{points.source}: only {len(kp_names)} landmarks of map {pmap.name!r} are in both the input and model "
-            f"{model.name!r} ({kp_names}); need at least 3. Skipped: {skipped[:6]}"
+            f"{model.name!r} ({kp_names}); need at least 3 (2 on a fixed base). Skipped: {skipped[:6]}"
         )
     s = scale if scale is not None else _estimate_scale(kp, model, lms)
     if not (np.isfinite(s) and s > 0):

@@ -38,3 +38,14 @@ def stiffened(model_name: str, stiffness: float = 2000.0, damping: float = 50.0)
                 j.damping = [damping, 0, 0]
 
     return load_model(model_name, edit=edit)
+
+
+DATASETS = __import__("pathlib").Path(__file__).resolve().parents[1] / "datasets"
+FALISSE = DATASETS / "walking-falisse2019"
+
+
+@pytest.fixture(scope="session")
+def myofullbody():
+    from emulator.models import load_model
+
+    return load_model("myofullbody")

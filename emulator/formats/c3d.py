@@ -7,6 +7,7 @@ negative (the C3D "invalid" flag) or that are NaN are missing.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def read_c3d(path: str | Path, *, up: str = "z") -> MarkerSet:
     rate = float(np.ravel(_param(c, "POINT", "RATE", source))[0])
     units = str(np.ravel(_param(c, "POINT", "UNITS", source, default=["mm"]))[0]).strip() or "mm"
     pts = np.asarray(c["data"]["points"], dtype=float)  # [4, point, frame]
+    expected = _header_frames(path)
+    if expected is not None and pts.shape[2] < expected:
+        raise FormatError(
+            f"{source}: not a readable C3D file (truncated or corrupt?): the header announces {expected} frames, "
+            f"the data hold {pts.shape[2]}"
+        )
     if pts.shape[1] == 0:
         raise FormatError(f"{source}: C3D file holds no 3-D points")
     labels = labels[: pts.shape[1]] + [f"point{i}" for i in range(len(labels), pts.shape[1])]
@@ -61,6 +68,21 @@ def read_c3d(path: str | Path, *, up: str = "z") -> MarkerSet:
     first = int(c["header"]["points"]["first_frame"])
     meta = {"format": "c3d", "units": units, "up": up, "first_frame": first, "time0_s": first / rate}
     return MarkerSet(tuple(labels), p, rate, source, meta)
+
+
+def _header_frames(path: str | Path) -> int | None:
+    """Frame count from the raw C3D header (ezc3d silently shortens truncated files)."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+        if len(head) < 10:
+            return None
+        f.seek(max(head[0] - 1, 0) * 512)
+        param = f.read(4)
+    endian = ">" if len(param) == 4 and param[3] == 86 else "<"  # 84 Intel, 85 DEC, 86 MIPS
+    first, last = struct.unpack(endian + "HH", head[6:10])
+    if last < first or last == 65535:  # the 16-bit field overflows for very long trials
+        return None
+    return last - first + 1
 
 
 @dataclass(frozen=True)

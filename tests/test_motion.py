@@ -1,0 +1,130 @@
+"""ReferenceMotion: the project's .npz format, validation, velocities, slicing, cycles, mirroring."""
+
+import mujoco
+import numpy as np
+import pytest
+
+from emulator.demos import load_demo
+from emulator.motion import MotionError, ReferenceMotion, elbow_flexion_cycle, from_joint_values
+
+
+@pytest.fixture(scope="module")
+def walk(myolegs):
+    return load_demo("walk", myolegs)
+
+
+def test_npz_round_trip_and_by_name_layout(tmp_path, elbow):
+    mot = elbow_flexion_cycle(elbow)
+    path = mot.save(tmp_path / "cycle.npz")
+    back = ReferenceMotion.load(path, elbow)
+    np.testing.assert_array_equal(back.qpos, mot.qpos)
+    assert back.content_hash == mot.content_hash and back.loop and back.fps == 100.0
+    assert back.meta["period_s"] == 2.0
+
+    # by-name layout: fps plus one array per joint; other joints take the standing pose
+    angle = np.radians(np.linspace(20, 90, 50))
+    np.savez(tmp_path / "by_name.npz", fps=50.0, r_elbow_flex=angle)
+    m = ReferenceMotion.load(tmp_path / "by_name.npz", elbow)
+    np.testing.assert_allclose(m.qpos[:, elbow.joint("r_elbow_flex").qpos_index], angle)
+    assert m.fps == 50.0 and m.n_frames == 50
+
+    np.savez(tmp_path / "unknown.npz", fps=50.0, r_wrist_flex=angle)
+    with pytest.raises(MotionError, match=r"unknown\.npz: joints not in model 'elbow': \['r_wrist_flex'\]"):
+        ReferenceMotion.load(tmp_path / "unknown.npz", elbow)
+    np.savez(tmp_path / "nofps.npz", r_elbow_flex=angle)
+    with pytest.raises(MotionError, match=r"nofps\.npz: motion \.npz lacks 'fps'"):
+        ReferenceMotion.load(tmp_path / "nofps.npz", elbow)
+    bad = angle.copy()
+    bad[7] = np.nan
+    np.savez(tmp_path / "nan.npz", fps=50.0, r_elbow_flex=bad)
+    with pytest.raises(MotionError, match="NaN/inf in joint 'r_elbow_flex' at frame 7"):
+        ReferenceMotion.load(tmp_path / "nan.npz", elbow)
+    np.savez(tmp_path / "one.npz", fps=50.0, r_elbow_flex=angle[:1])
+    with pytest.raises(MotionError, match="time >= 2 frames"):
+        ReferenceMotion.load(tmp_path / "one.npz", elbow)
+
+
+def test_joint_ranges_fail_or_clip(elbow):
+    q = np.tile(elbow.standing_qpos, (10, 1))
+    j = elbow.joint("r_elbow_flex")
+    q[4, j.qpos_index] = np.radians(150)  # range 0-130 deg
+    names = tuple(elbow.mj_model.joint(i).name for i in range(elbow.mj_model.njnt))
+    mot = ReferenceMotion("x", "elbow", names, q, 100.0, source="over.npz")
+    with pytest.raises(
+        MotionError, match=r"over\.npz: .*r_elbow_flex = 150\.0 deg at frame 4 .*\[0\.0, 130\.0\]"
+    ):
+        mot.check_ranges(elbow)
+    with pytest.warns(UserWarning, match="clipped"):
+        clipped = mot.check_ranges(elbow, on_violation="clip")
+    assert np.degrees(clipped.qpos[4, j.qpos_index]) == pytest.approx(130.0)
+    assert mot.qpos[4, j.qpos_index] == pytest.approx(np.radians(150))  # the original is untouched
+
+
+def test_velocities_slicing_resampling(elbow):
+    mot = elbow_flexion_cycle(elbow, period_s=2.0, low_deg=30, high_deg=100)
+    j = elbow.joint("r_elbow_flex").qpos_index
+    v = mot.velocities(elbow)[:, j]
+    # minimum jerk: peak speed 1.875 * amplitude / half-period at mid-flexion
+    peak = 1.875 * np.radians(70) / 1.0
+    assert np.max(v) == pytest.approx(peak, rel=2e-3) and np.min(v) == pytest.approx(-peak, rel=2e-3)
+    part = mot.between(0.5, 1.0)
+    assert part.n_frames == 51 and not part.loop
+    np.testing.assert_array_equal(part.qpos, mot.qpos[50:101])
+    with pytest.raises(MotionError, match="leaves 1 frames"):
+        mot.slice(5, 6)
+    fast = mot.resample(elbow, 200.0)
+    assert fast.n_frames == 400
+    np.testing.assert_allclose(fast.qpos[::2, j], mot.qpos[:, j], atol=1e-12)
+
+
+def test_as_cycle_closes_the_seam(elbow):
+    base = elbow_flexion_cycle(elbow)
+    j = elbow.joint("r_elbow_flex").qpos_index
+    q = base.qpos.copy()
+    q[:, j] += np.linspace(0, np.radians(6), q.shape[0])  # drifts 6 deg over the cycle
+    open_motion = base._replace(qpos=q, loop=False)
+    cyc = open_motion.as_cycle(elbow)
+    extrap = 2 * cyc.qpos[-1, j] - cyc.qpos[-2, j]  # where frame n would be
+    assert abs(extrap - cyc.qpos[0, j]) < 1e-9
+    assert cyc.loop and np.degrees(cyc.meta["cycle_seam_max_abs"]) == pytest.approx(6.0, rel=0.05)
+
+
+def test_mirror_swaps_sides_in_the_sagittal_plane(myolegs, walk):
+    m = myolegs.mj_model
+    mir = walk.mirror(myolegs)
+    d = mujoco.MjData(m)
+
+    def body_pos(q, name):
+        d.qpos[:] = q
+        mujoco.mj_kinematics(m, d)
+        return d.xpos[m.body(name).id].copy()
+
+    # the model faces -y with its right side at -x: the sagittal plane is x = const
+    x0 = walk.qpos[0, 0]
+    for i in (0, 30, 60):
+        for a, b in (("talus_r", "talus_l"), ("tibia_l", "tibia_r"), ("toes_r", "toes_l")):
+            p = body_pos(walk.qpos[i], a)
+            expected = np.array([2 * x0 - p[0], p[1], p[2]])
+            np.testing.assert_allclose(body_pos(mir.qpos[i], b), expected, atol=2e-3)
+    back = mir.mirror(myolegs)
+    np.testing.assert_allclose(back.qpos, walk.qpos, atol=1e-9)
+
+
+def test_mirror_needs_sides(elbow):
+    with pytest.raises(MotionError, match="no left/right joint pairs"):
+        elbow_flexion_cycle(elbow).mirror(elbow)
+
+
+def test_from_joint_values_applies_couplings(myolegs):
+    knee = np.radians(np.linspace(0, 90, 20))
+    mot = from_joint_values(myolegs, {"knee_angle_r": knee}, 100.0, name="bend")
+    m = myolegs.mj_model
+    coupled = [
+        m.joint(int(m.eq_obj1id[e])).name
+        for e in range(m.neq)
+        if m.eq_obj2id[e] == m.joint("knee_angle_r").id
+    ]
+    assert coupled, "myolegs drives knee translations from knee_angle_r"
+    for name in coupled:
+        col = mot.qpos[:, myolegs.joint(name).qpos_index]
+        assert np.ptp(col) > 0  # follows the knee, not frozen at the standing value
