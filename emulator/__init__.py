@@ -1,12 +1,14 @@
 """MS-Emulator: muscle-driven motion tracking on MuJoCo musculoskeletal models.
 
-Layers import only downward: models -> motion -> physics -> env.
+Layers import only downward: models -> motion (+ formats, retarget, demos) -> physics -> env.
 """
 
+from .demos import list_demos, load_demo, resolve_motion
 from .env import EnvConfig, EnvState, TrackingEnv
 from .models import BUILTIN_MODELS, ModelError, MuscleModel, describe, load_model
 from .motion import MotionError, ReferenceMotion, elbow_flexion_cycle, standing_motion
 from .physics import BACKENDS, default_backend, make_physics
+from .retarget import describe_motion, load_motion, retarget_points
 from .types import Signals
 
 __version__ = "0.1.0"
@@ -24,8 +26,14 @@ __all__ = [
     "TrackingEnv",
     "default_backend",
     "describe",
+    "describe_motion",
     "elbow_flexion_cycle",
+    "list_demos",
+    "load_demo",
     "load_model",
+    "load_motion",
     "make_physics",
+    "resolve_motion",
+    "retarget_points",
     "standing_motion",
 ]
