@@ -404,10 +404,13 @@ class TrackingEnv:
     def _to_backend(self, x):
         return jnp.asarray(x) if self.physics.name == "mjx" else np.asarray(x)
 
-    def _random_index(self, key) -> jax.Array:
-        """A start frame per environment; a non-cyclic motion never starts on its last frame."""
+    def start_frames(self, key, n: int) -> jax.Array:
+        """``n`` random start frames; a non-cyclic motion never starts on its last frame."""
         high = self._T if self.ref.loop else max(self._T - 1, 1)
-        return jax.random.randint(key, (self.n_envs,), 0, high)
+        return jax.random.randint(key, (n,), 0, high)
+
+    def _random_index(self, key) -> jax.Array:
+        return self.start_frames(key, self.n_envs)
 
     def reset(self, key, index=None) -> tuple[EnvState, jax.Array]:
         """Reference-state initialisation at random frames (or the given ``index [B]``)."""
@@ -419,12 +422,13 @@ class TrackingEnv:
         state = EnvState(phys, index, jnp.zeros_like(index))
         return state, self._observe(sig, index)
 
-    def reset_where(self, state: EnvState, mask, key) -> tuple[EnvState, jax.Array | None]:
-        """Reset only the environments where ``mask [B]`` is true; returns their new obs too."""
+    def reset_where(self, state: EnvState, mask, key=None, index=None) -> tuple[EnvState, jax.Array | None]:
+        """Reset only the environments where ``mask [B]`` is true (at random frames from ``key``,
+        or at ``index [B]``); returns the new state and every environment's observation."""
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return state, None
-        index = np.asarray(self._random_index(key))
+        index = np.asarray(self._random_index(key) if index is None else index)
         new_index = np.where(mask, index, np.asarray(state.index))
         fresh = self.reference_state(new_index)
         phys = np.array(state.physics, dtype=float, copy=True)

@@ -446,10 +446,19 @@ def load_model(name_or_path: str | Path, edit: SpecEdit | None = None) -> Muscle
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            xml = spec.to_xml()
+            xml = _portable_xml(spec.to_xml())
     except Exception:  # some composed specs cannot be serialised; hash the binary sizes instead
         xml = f"{m.nq}:{m.nv}:{m.nu}:{m.nbody}:{np.asarray(m.body_mass).tobytes().hex()}"
     return _analyse(name, source, m, factory, xml)
+
+
+_PATH_ATTR = re.compile(r'\b(file|meshdir|texturedir|assetdir)="([^"]*)"')
+
+
+def _portable_xml(xml: str) -> str:
+    """The XML with file paths cut to their base names, so the content hash is the same
+    wherever the package (and its mesh files) is installed."""
+    return _PATH_ATTR.sub(lambda mt: f'{mt.group(1)}="{Path(mt.group(2)).name}"', xml)
 
 
 def describe(model: MuscleModel) -> dict:

@@ -117,3 +117,12 @@ def test_any_myo_sim_model_by_prefix():
     assert m.n_muscles == 6 and m.source == "myo-sim:myoelbow_2dof"
     with pytest.raises(ModelError, match="not a myo-sim model"):
         load_model("myo-sim:nope")
+
+
+def test_content_hash_does_not_depend_on_install_location():
+    from emulator.models import _portable_xml
+
+    a = '<compiler meshdir="/home/a/.venv/lib/site-packages/myo_sim/meshes"/><mesh file="/x/y/bone.stl"/>'
+    b = '<compiler meshdir="/opt/env/lib/site-packages/myo_sim/meshes"/><mesh file="/z/bone.stl"/>'
+    assert _portable_xml(a) == _portable_xml(b)
+    assert _portable_xml(a) != _portable_xml(a.replace("bone.stl", "skull.stl"))
