@@ -87,12 +87,12 @@ class ExpConfig:
     )
     sigmas: dict = field(
         default_factory=lambda: {
-            "joint_angle": 0.15,  # rad (8.6 deg)
-            "joint_velocity": 1.5,  # rad/s
-            "body_position": 0.05,  # m
-            "root_rotation": 0.2,  # rad
-            "root_translation": 0.1,  # m
-            "root_velocity": 1.0,  # m/s and rad/s
+            "joint_angle": 0.3,  # rad (17 deg): wide enough to guide an untrained policy
+            "joint_velocity": 3.0,  # rad/s
+            "body_position": 0.1,  # m
+            "root_rotation": 0.3,  # rad
+            "root_translation": 0.2,  # m
+            "root_velocity": 1.5,  # m/s and rad/s
         }
     )
     fixed_base: bool = False

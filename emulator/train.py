@@ -73,8 +73,8 @@ class TrainConfig:
     algo: str = "ppo"
     reward: str = "add"
     backend: str = "cpu"
-    n_envs: int = 16
-    total_steps: int = 150_000
+    n_envs: int = 32
+    total_steps: int = 300_000
     env: EnvConfig = field(default_factory=EnvConfig)
     ppo: ppo_lib.PPOConfig = field(default_factory=ppo_lib.PPOConfig)
     qflex: qflex_lib.QflexConfig = field(default_factory=qflex_lib.QflexConfig)
@@ -256,10 +256,8 @@ class Trainer:
         obs = jnp.asarray(obs).reshape(S, E, -1)
         ep_ret = np.zeros((S, E))
         t0 = time.perf_counter()
-        done_before = sum(len(v) for v in curves["env_steps"][:1]) and float(
-            np.asarray(curves["env_steps"][-1]).max()
-        )
-        steps_done = int(done_before or 0)
+        done_before = int(np.max(curves["env_steps"][-1])) if curves["env_steps"] else 0
+        steps_done = done_before
         if c.algo == "qflex":
             buffer = qflex_lib.buffer_init(
                 S, c.qflex.buffer_size, self.obs_dim, self.act_dim, len(self.delta_names)
@@ -364,7 +362,7 @@ class Trainer:
                         "env_steps": steps_done,
                         "total_steps": n_iters * per_iter,
                         "wall_time_s": wall,
-                        "steps_per_s": (steps_done - (done_before or 0)) * S / max(wall, 1e-9),
+                        "steps_per_s": (steps_done - done_before) * S / max(wall, 1e-9),
                         "curves": result.curves,
                     }
                 )

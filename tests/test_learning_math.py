@@ -97,7 +97,7 @@ def test_exp_reward_kernels():
     from emulator.rewards import ExpConfig
 
     cfg = ExpConfig(fixed_base=True)  # root terms dropped, weights renormalised (0.4, 0.2)
-    r = exp_reward(jnp.array([[0.15, 0.15, 0.05, 9.0], [0.0, 0.0, 0.0, 0.0]]), names, cfg)
+    r = exp_reward(jnp.array([[0.3, 0.3, 0.1, 9.0], [0.0, 0.0, 0.0, 0.0]]), names, cfg)
     np.testing.assert_allclose(r, [np.exp(-1.0), 1.0], rtol=1e-6)
-    r = exp_reward(jnp.array([[0.0, 0.0, 0.05, 0.0]]), names, cfg)
+    r = exp_reward(jnp.array([[0.0, 0.0, 0.1, 0.0]]), names, cfg)
     np.testing.assert_allclose(r, [0.4 / 0.6 + 0.2 / 0.6 * np.exp(-1.0)], rtol=1e-6)

@@ -61,8 +61,8 @@ class PPOConfig:
     value_clip: float | None = None
     entropy_coef: float = 0.0
     value_coef: float = 0.5
-    epochs: int = 4
-    minibatches: int = 4
+    epochs: int = 10
+    minibatches: int = 8
     max_grad_norm: float = 0.5
     init_log_std: float = -0.5
     init_excitation: float = 0.1
@@ -85,7 +85,17 @@ def _nets(config: PPOConfig, act_dim: int):
 
 
 def _optimizer(config: PPOConfig):
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))
+    """Adam with gradient-norm clipping applied to the policy and the critic separately (a joint
+    clip would let the critic's large early gradients shrink the policy's)."""
+
+    def chain():
+        return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))
+
+    labels = {"actor": "policy", "log_std": "policy", "critic": "critic"}
+    return optax.multi_transform(
+        {"policy": chain(), "critic": chain()},
+        lambda params: {k: jax.tree_util.tree_map(lambda _, k=k: labels[k], v) for k, v in params.items()},
+    )
 
 
 def ppo_init(key: jax.Array, obs_dim: int, act_dim: int, config: PPOConfig = PPOConfig()) -> PPOState:
