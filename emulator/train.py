@@ -221,7 +221,8 @@ class Trainer:
         Args:
             keys: ``[S, 2]`` PRNG keys (see :func:`seed_keys`).
             progress_fn: called after each iteration with ``{"iteration", "iterations",
-                "env_steps", "wall_time_s", "steps_per_s", "curves"}`` (curves so far).
+                "env_steps", "wall_time_s", "steps_per_s", "curves", "agent"}`` (curves so far, the
+                current learner state).
             checkpoint: called every ``checkpoint_every`` iterations with (iteration, state).
             resume: (iteration, state) from a checkpoint to continue from.
         """
@@ -364,6 +365,7 @@ class Trainer:
                         "wall_time_s": wall,
                         "steps_per_s": (steps_done - done_before) * S / max(wall, 1e-9),
                         "curves": result.curves,
+                        "agent": agent,
                     }
                 )
             if checkpoint is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
