@@ -126,3 +126,19 @@ def test_content_hash_does_not_depend_on_install_location():
     b = '<compiler meshdir="/opt/env/lib/site-packages/myo_sim/meshes"/><mesh file="/z/bone.stl"/>'
     assert _portable_xml(a) == _portable_xml(b)
     assert _portable_xml(a) != _portable_xml(a.replace("bone.stl", "skull.stl"))
+
+
+def test_every_python_package_is_listed_for_the_wheel():
+    """pyproject lists packages explicitly (datasets/ is mapped into emulator._datasets): a new
+    sub-package missing from that list would be absent from installed wheels."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(p.parent.relative_to(root).parts)
+        for top in ("emulator", "diversity")
+        for p in (root / top).rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)

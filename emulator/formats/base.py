@@ -18,7 +18,15 @@ import numpy as np
 
 from ..motion import MotionError
 
-__all__ = ["CoordinateTable", "FormatError", "MarkerSet", "Y_UP_TO_Z_UP", "uniform_fps"]
+__all__ = [
+    "CoordinateTable",
+    "FormatError",
+    "MarkerSet",
+    "Y_UP_TO_Z_UP",
+    "read_lines",
+    "to_z_up",
+    "uniform_fps",
+]
 
 
 class FormatError(MotionError):
@@ -37,6 +45,24 @@ def unit_scale(units: str, source: str) -> float:
     if u not in _UNIT_SCALE:
         raise FormatError(f"{source}: unknown length unit {units!r} (expected one of {sorted(_UNIT_SCALE)})")
     return _UNIT_SCALE[u]
+
+
+def read_lines(path: str | Path) -> tuple[str, list[str]]:
+    """``(source name, lines)`` of a text file; a FormatError naming the file if unreadable."""
+    source = str(path)
+    try:
+        return source, Path(path).read_text(errors="replace").splitlines()
+    except OSError as e:
+        raise FormatError(f"{source}: cannot read ({e.strerror or e})") from None
+
+
+def to_z_up(p: np.ndarray, up: str, source: str) -> np.ndarray:
+    """Points ``[..., 3]`` in a y-up or z-up frame, returned z up."""
+    if up == "z":
+        return p
+    if up == "y":
+        return p @ Y_UP_TO_Z_UP.T
+    raise FormatError(f"{source}: up axis must be 'y' or 'z', got {up!r}")
 
 
 def uniform_fps(time: np.ndarray, source: str, rtol: float = 0.05) -> float:

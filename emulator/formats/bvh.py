@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Y_UP_TO_Z_UP, FormatError, MarkerSet, unit_scale
+from .base import FormatError, MarkerSet, read_lines, to_z_up, unit_scale
 
 __all__ = ["read_bvh"]
 
@@ -140,12 +140,8 @@ def read_bvh(path: str | Path, *, units: str = "cm", up: str = "y") -> MarkerSet
         units: length unit of the file's offsets (BVH does not say; most are cm).
         up: the file's up axis (``"y"`` for nearly all BVH files).
     """
-    source = str(path)
-    try:
-        text = Path(path).read_text(errors="replace")
-    except OSError as e:
-        raise FormatError(f"{source}: cannot read ({e.strerror})") from None
-    joints, n_frames, dt, data = _parse(text, source)
+    source, lines = read_lines(path)
+    joints, n_frames, dt, data = _parse("\n".join(lines), source)
     if n_frames < 2:
         raise FormatError(f"{source}: need at least 2 frames, got {n_frames}")
     if not dt > 0:
@@ -168,11 +164,7 @@ def read_bvh(path: str | Path, *, units: str = "cm", up: str = "y") -> MarkerSet
             pr = rot[jt.parent]
             pos[j] = pos[jt.parent] + np.einsum("tij,tj->ti", pr, local_t)
             rot[j] = pr @ local_r
-    p = np.stack(pos, axis=1) * unit_scale(units, source)
-    if up == "y":
-        p = p @ Y_UP_TO_Z_UP.T
-    elif up != "z":
-        raise FormatError(f"{source}: up axis must be 'y' or 'z', got {up!r}")
+    p = to_z_up(np.stack(pos, axis=1) * unit_scale(units, source), up, source)
     names = tuple(j.name for j in joints)
     meta = {"format": "bvh", "units": units, "up": up, "parents": [j.parent for j in joints]}
     return MarkerSet(names, p, 1.0 / dt, source, meta)

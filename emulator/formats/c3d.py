@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Y_UP_TO_Z_UP, FormatError, MarkerSet, unit_scale
+from .base import FormatError, MarkerSet, to_z_up, unit_scale
 
 __all__ = ["AnalogChannels", "read_c3d", "read_c3d_analogs"]
 
@@ -61,10 +61,7 @@ def read_c3d(path: str | Path, *, up: str = "z") -> MarkerSet:
     p = np.transpose(pts[:3], (2, 1, 0)) * unit_scale(units, source)  # [frame, point, 3]
     res = np.asarray(c["data"]["meta_points"]["residuals"], dtype=float)[0].T  # [frame, point]
     p[res < 0] = np.nan
-    if up == "y":
-        p = p @ Y_UP_TO_Z_UP.T
-    elif up != "z":
-        raise FormatError(f"{source}: up axis must be 'y' or 'z', got {up!r}")
+    p = to_z_up(p, up, source)
     first = int(c["header"]["points"]["first_frame"])
     meta = {"format": "c3d", "units": units, "up": up, "first_frame": first, "time0_s": first / rate}
     return MarkerSet(tuple(labels), p, rate, source, meta)

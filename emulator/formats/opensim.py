@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Y_UP_TO_Z_UP, CoordinateTable, FormatError, MarkerSet, uniform_fps, unit_scale
+from .base import CoordinateTable, FormatError, MarkerSet, read_lines, to_z_up, uniform_fps, unit_scale
 
 __all__ = ["read_opensim_table", "read_coordinates", "read_trc", "is_translation"]
 
@@ -60,12 +60,7 @@ def read_opensim_table(path: str | Path) -> tuple[tuple[str, ...], np.ndarray, d
 
     The header dict holds every ``key=value`` line (lower-cased keys) plus ``"title"``.
     """
-    path = Path(path)
-    source = str(path)
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as e:
-        raise FormatError(f"{source}: cannot read ({e.strerror})") from None
+    source, lines = read_lines(path)
     end = next(
         (i for i, line in enumerate(lines[:_MAX_HEADER_LINES]) if line.strip().lower() == "endheader"), None
     )
@@ -125,12 +120,7 @@ def read_coordinates(path: str | Path) -> CoordinateTable:
 
 def read_trc(path: str | Path, *, up: str = "y") -> MarkerSet:
     """An OpenSim ``.trc`` marker file as a :class:`MarkerSet` (metres, z up)."""
-    path = Path(path)
-    source = str(path)
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as e:
-        raise FormatError(f"{source}: cannot read ({e.strerror})") from None
+    source, lines = read_lines(path)
     if len(lines) < 6 or not lines[0].startswith("PathFileType"):
         raise FormatError(f"{source}: not a TRC file (first line should start with 'PathFileType')")
     keys, vals = lines[1].split("\t"), lines[2].split("\t")
@@ -170,14 +160,6 @@ def read_trc(path: str | Path, *, up: str = "y") -> MarkerSet:
         uniform_fps(time, source)  # time must increase
     p = data[:, 2:].reshape(-1, n_markers, 3) * scale
     p[np.all(p == 0.0, axis=2)] = np.nan
-    p = _to_z_up(p, up, source)
+    p = to_z_up(p, up, source)
     meta = {"format": "trc", "units": info["Units"], "up": up, "time0_s": float(time[0]), "header": info}
     return MarkerSet(names, p, rate, source, meta)
-
-
-def _to_z_up(p: np.ndarray, up: str, source: str) -> np.ndarray:
-    if up == "z":
-        return p
-    if up == "y":
-        return p @ Y_UP_TO_Z_UP.T
-    raise FormatError(f"{source}: up axis must be 'y' or 'z', got {up!r}")
