@@ -6,8 +6,8 @@ The best mean joint-angle error so far is recorded against env steps and against
 time (evaluation time excluded). Writes ``benchmarks/results/learning.csv`` (one row per
 evaluation and seed) and ``learning.png``, and prints a summary table.
 
-    python benchmarks/learning.py --models elbow --steps 300000            # ~15 min on 2 cores
-    python benchmarks/learning.py --models elbow myolegs --motion-myolegs walk --steps 2000000
+    python benchmarks/learning.py                       # elbow, 3 seeds: PPO/add, PPO/exp, Qflex/add
+    python benchmarks/learning.py --models myolegs --steps-ppo 2000000 --steps-qflex 300000
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ DEFAULT_MOTION = {"elbow": "elbow_flexion", "myolegs": "walk", "myofullbody": "w
 
 
 def run_one(
-    model: str, motion: str, algo: str, reward: str, seeds: int, steps: int, eval_every: int
+    model: str, motion: str, algo: str, reward: str, seeds: int, steps: int, evals: int
 ) -> list[dict]:
     cfg = TrainConfig(model=model, motion=motion, algo=algo, reward=reward, total_steps=steps)
     trainer = Trainer(cfg)
@@ -55,7 +55,8 @@ def run_one(
             )
 
     def progress(info):
-        if info["iteration"] % eval_every == 0 or info["iteration"] == info["iterations"]:
+        every = max(1, info["iterations"] // evals)
+        if info["iteration"] % every == 0 or info["iteration"] == info["iterations"]:
             evaluate(info["agent"], info["env_steps"], info["wall_time_s"])
             print(
                 f"{model:8s} {algo:5s} {reward:3s} steps {info['env_steps']:>9,d}  "
@@ -73,8 +74,9 @@ def main(argv=None):
     p.add_argument("--algos", nargs="+", default=["ppo", "qflex"])
     p.add_argument("--rewards", nargs="+", default=["add", "exp"])
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--steps", type=int, default=300_000, help="control steps per seed")
-    p.add_argument("--eval-every", type=int, default=25, help="iterations between evaluations")
+    p.add_argument("--steps-ppo", type=int, default=300_000, help="control steps per seed for PPO")
+    p.add_argument("--steps-qflex", type=int, default=40_000, help="control steps per seed for Qflex")
+    p.add_argument("--evals", type=int, default=15, help="evaluations per run")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "learning.csv"))
     a = p.parse_args(argv)
     rows = []

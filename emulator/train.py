@@ -61,8 +61,10 @@ class TrainConfig:
         algo: ``ppo`` or ``qflex``.
         reward: ``exp`` or ``add``.
         backend: ``cpu`` (native MuJoCo, threads) or ``mjx``.
-        n_envs: environments per seed.
-        total_steps: control steps per seed (summed over its environments).
+        n_envs: environments per seed (None: the learner's default, ``ppo.n_envs`` /
+            ``qflex.n_envs``).
+        total_steps: control steps per seed, summed over its environments (None: the learner's
+            default).
         env: the tracking environment's settings.
         ppo / qflex: learner hyper-parameters.
         add / exp: reward settings.
@@ -73,8 +75,8 @@ class TrainConfig:
     algo: str = "ppo"
     reward: str = "add"
     backend: str = "cpu"
-    n_envs: int = 32
-    total_steps: int = 300_000
+    n_envs: int | None = None
+    total_steps: int | None = None
     env: EnvConfig = field(default_factory=EnvConfig)
     ppo: ppo_lib.PPOConfig = field(default_factory=ppo_lib.PPOConfig)
     qflex: qflex_lib.QflexConfig = field(default_factory=qflex_lib.QflexConfig)
@@ -86,6 +88,11 @@ class TrainConfig:
             raise ValueError(f"algo must be one of {AGENTS}, got {self.algo!r}")
         if self.reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
+        agent = self.ppo if self.algo == "ppo" else self.qflex
+        if self.n_envs is None:
+            object.__setattr__(self, "n_envs", agent.n_envs)
+        if self.total_steps is None:
+            object.__setattr__(self, "total_steps", agent.total_steps)
         if self.n_envs < 1 or self.total_steps < 1:
             raise ValueError(f"n_envs and total_steps must be >= 1, got {self.n_envs}, {self.total_steps}")
 

@@ -18,7 +18,7 @@ def _leaves(tree, i):
     return [np.asarray(x)[i] for x in jax.tree_util.tree_leaves(tree)]
 
 
-@pytest.mark.parametrize("algo", ["ppo", "qflex"])
+@pytest.mark.parametrize("algo", ["ppo", pytest.param("qflex", marks=pytest.mark.slow)])
 def test_seeds_are_independent_and_reproducible(algo):
     steps = 4 * 32 * 2 if algo == "ppo" else 4 * 8 * 4
     trainer = Trainer(TrainConfig(algo=algo, reward="add", total_steps=steps, **TINY))
@@ -66,15 +66,16 @@ def test_rollout_named_series_and_checkpoint_resume(tmp_path):
     np.testing.assert_array_equal(ro.data["joint_angle"], ro2.data["joint_angle"])
 
 
-def test_ppo_short_elbow_run_halves_the_tracking_error():
-    """~100k control steps (about a minute on 2 cores): the deterministic rollout's mean
-    joint-angle error over one flexion cycle falls to at most half the untrained policy's."""
-    cfg = TrainConfig(algo="ppo", reward="add", n_envs=32, total_steps=100_000)
+@pytest.mark.parametrize("algo,steps", [("ppo", 100_000), ("qflex", 15_000)])
+def test_short_elbow_run_halves_the_tracking_error(algo, steps):
+    """A short run (1-3 minutes on 2 cores): the deterministic rollout's mean joint-angle error
+    over one flexion cycle falls to at most half the untrained policy's."""
+    cfg = TrainConfig(algo=algo, reward="add", total_steps=steps)
     trainer = Trainer(cfg)
     keys = seed_keys([0])
     untrained = trainer._init_agent(trainer._split(keys)[:, 1])  # the same initial networks
     before = rollout(trainer, untrained, 1.0).data["metrics"][..., 0].mean()
     res = trainer.train(keys)
     after = rollout(trainer, res.agent, 1.0).data["metrics"][..., 0].mean()
-    print(f"elbow ppo: mean joint-angle error {before:.2f} -> {after:.2f} deg")
+    print(f"elbow {algo}: mean joint-angle error {before:.2f} -> {after:.2f} deg")
     assert after <= 0.5 * before

@@ -51,6 +51,8 @@ class PPOConfig:
         init_log_std: initial log standard deviation of the pre-squash Gaussian.
         init_excitation: initial mean excitation (the actor's output bias is its logit).
         rollout_steps: control steps per environment between updates.
+        n_envs: default environments per seed.
+        total_steps: default control steps per seed.
     """
 
     hidden: tuple[int, ...] = (128, 128)
@@ -67,6 +69,8 @@ class PPOConfig:
     init_log_std: float = -0.5
     init_excitation: float = 0.1
     rollout_steps: int = 32
+    n_envs: int = 32
+    total_steps: int = 300_000
 
 
 class PPOState(NamedTuple):

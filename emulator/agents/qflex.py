@@ -71,6 +71,9 @@ class QflexConfig:
         steps_per_update: control steps per environment between updates.
         updates_per_iteration: gradient steps after each collection.
         learning_starts: transitions per seed before gradient steps begin.
+        n_envs: default environments per seed (with the two above: 0.5 gradient steps per
+            transition, which the elbow needs; fewer updates learn far slower per sample).
+        total_steps: default control steps per seed.
     """
 
     hidden: tuple[int, ...] = (128, 128)
@@ -84,9 +87,11 @@ class QflexConfig:
     init_excitation: float = 0.1
     buffer_size: int = 100_000
     batch_size: int = 256
-    steps_per_update: int = 4
-    updates_per_iteration: int = 4
-    learning_starts: int = 2_000
+    steps_per_update: int = 2
+    updates_per_iteration: int = 8
+    learning_starts: int = 1_000
+    n_envs: int = 8
+    total_steps: int = 40_000
 
 
 class _Twin(nn.Module):
