@@ -85,8 +85,9 @@ def main(argv=None):
             for reward in a.rewards:
                 if algo == "qflex" and reward == "exp" and len(a.rewards) > 1 and "ppo" in a.algos:
                     continue  # exp vs add is compared on PPO; Qflex runs with add (the paper's pairing)
+                steps = a.steps_ppo if algo == "ppo" else a.steps_qflex
                 rows += run_one(
-                    model, DEFAULT_MOTION.get(model, "walk"), algo, reward, a.seeds, a.steps, a.eval_every
+                    model, DEFAULT_MOTION.get(model, "walk"), algo, reward, a.seeds, steps, a.evals
                 )
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
