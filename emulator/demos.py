@@ -25,7 +25,7 @@ import numpy as np
 from .formats.base import CoordinateTable
 from .formats.opensim import is_translation
 from .models import MuscleModel, load_model
-from .motion import MotionError, ReferenceMotion, elbow_flexion_cycle
+from .motion import MotionError, ReferenceMotion, _free_root_adr, elbow_flexion_cycle
 from .retarget import coordinates_to_motion
 
 __all__ = [
@@ -104,7 +104,7 @@ def running_cycle(model: MuscleModel, data_dir: Path | None = None) -> Reference
     half = _quiet(coordinates_to_motion, table, model, name="run", floor="lowest")
     first = half.slice(0, half.n_frames - 1)  # the last row is the mirrored first row, one half later
     second = first.mirror(model)
-    a = int(model.mj_model.jnt_qposadr[model.mj_model.joint(model.root_joints[0]).id])
+    a = _free_root_adr(model)
     q2 = second.qpos.copy()
     q2[:, a : a + 3] += half.qpos[-1, a : a + 3] - q2[0, a : a + 3]
     q = np.vstack([first.qpos, q2])

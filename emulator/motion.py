@@ -292,15 +292,15 @@ class ReferenceMotion:
             raise MotionError(
                 f"model {model.name!r} has no left/right joint pairs (names ending _l/_r): cannot mirror"
             )
-        n_lat = _lateral_axis(model)
+        d = mujoco.MjData(m)  # rest pose: joint axes and the lateral axis are read from it
+        d.qpos[:] = m.qpos0
+        mujoco.mj_kinematics(m, d)
+        n_lat = _lateral_axis(model, d)
         M = np.eye(3) - 2 * np.outer(n_lat, n_lat)
         q = self.qpos.copy()
         out = q.copy()
         for a, b in pairs:
             out[:, a], out[:, b] = q[:, b], q[:, a]
-        d = mujoco.MjData(m)
-        d.qpos[:] = m.qpos0
-        mujoco.mj_kinematics(m, d)
         sided = {i for ab in pairs for i in ab}
         for jt in model.joints:
             if jt.qpos_index in sided or jt.name in model.root_joints:
@@ -519,34 +519,38 @@ def apply_joint_couplings(model: MuscleModel, qpos: np.ndarray) -> np.ndarray:
     return qpos
 
 
-def _side_pairs(model: MuscleModel) -> list[tuple[int, int]]:
-    """qpos indices of (right, left) joint pairs named ``*_r`` / ``*_l`` (or ``r_*`` / ``l_*``)."""
-    by_name = {j.name: j.qpos_index for j in model.joints}
+# right -> left name rewrites, tried in order; the first pattern a name matches decides
+_RIGHT_TO_LEFT = ((r"_r$", "_l"), (r"^r_", "l_"), (r"right", "left"), (r"_r_", "_l_"))
+
+
+def _right_left_pairs(names: list[str], patterns=_RIGHT_TO_LEFT) -> list[tuple[int, int]]:
+    """Positions ``(right, left)`` of names that pair up under ``patterns``."""
+    index = {n: i for i, n in enumerate(names)}
     pairs = []
-    for n, i in by_name.items():
-        for r_pat, l_pat in ((r"_r$", "_l"), (r"^r_", "l_"), (r"right", "left"), (r"_r_", "_l_")):
+    for i, n in enumerate(names):
+        for r_pat, l_pat in patterns:
             if re.search(r_pat, n):
                 other = re.sub(r_pat, l_pat, n)
-                if other in by_name:
-                    pairs.append((i, by_name[other]))
+                if other in index:
+                    pairs.append((i, index[other]))
                 break
     return pairs
 
 
-def _lateral_axis(model: MuscleModel) -> np.ndarray:
-    """Unit world vector from the left to the right side of the model at qpos0 (root unrotated)."""
+def _side_pairs(model: MuscleModel) -> list[tuple[int, int]]:
+    """qpos indices of (right, left) joint pairs named ``*_r`` / ``*_l`` (or ``r_*`` / ``l_*``)."""
+    joints = list(model.joints)
+    return [
+        (joints[r].qpos_index, joints[l].qpos_index) for r, l in _right_left_pairs([j.name for j in joints])
+    ]
+
+
+def _lateral_axis(model: MuscleModel, d: mujoco.MjData) -> np.ndarray:
+    """Unit world vector from the left to the right side of the model, from ``d``'s kinematics
+    at qpos0 (root unrotated): the mean over ``*_r``/``*_l`` (``r_*``/``l_*``) body pairs."""
     m = model.mj_model
-    d = mujoco.MjData(m)
-    d.qpos[:] = m.qpos0
-    mujoco.mj_kinematics(m, d)
-    diffs = []
     names = [m.body(b).name for b in range(m.nbody)]
-    for b, n in enumerate(names):
-        for r_pat, l_pat in ((r"_r$", "_l"), (r"^r_", "l_")):
-            if re.search(r_pat, n):
-                other = re.sub(r_pat, l_pat, n)
-                if other in names:
-                    diffs.append(d.xpos[b] - d.xpos[names.index(other)])
+    diffs = [d.xpos[r] - d.xpos[l] for r, l in _right_left_pairs(names, _RIGHT_TO_LEFT[:2])]
     if not diffs:
         raise MotionError(f"model {model.name!r} has no left/right body pairs to find its lateral axis")
     v = np.mean(diffs, axis=0)

@@ -35,7 +35,14 @@ import numpy as np
 
 from .formats.base import CoordinateTable, MarkerSet
 from .models import MuscleModel
-from .motion import MotionError, ReferenceMotion, _normalise_quats, apply_joint_couplings, from_joint_values
+from .motion import (
+    MotionError,
+    ReferenceMotion,
+    _free_root_adr,
+    _normalise_quats,
+    apply_joint_couplings,
+    from_joint_values,
+)
 
 __all__ = [
     "GROUND_MODES",
@@ -112,6 +119,19 @@ def _bodies(m: mujoco.MjModel) -> dict[str, int]:
     return {m.body(b).name: b for b in range(m.nbody)}
 
 
+def _posed(model: MuscleModel, qpos: np.ndarray | None = None) -> mujoco.MjData:
+    """MjData after forward kinematics at ``qpos`` (default: the standing pose)."""
+    d = mujoco.MjData(model.mj_model)
+    d.qpos[:] = model.standing_qpos if qpos is None else qpos
+    mujoco.mj_kinematics(model.mj_model, d)
+    return d
+
+
+def _point(d: mujoco.MjData, body: int, offset: np.ndarray) -> np.ndarray:
+    """World position of ``offset`` (body frame) on ``body``, from ``d``'s kinematics."""
+    return d.xpos[body] + d.xmat[body].reshape(3, 3) @ offset
+
+
 def model_landmarks(model: MuscleModel) -> dict[str, tuple[int, np.ndarray]]:
     """``{landmark: (body id, offset in body frame)}`` for the landmarks this model has.
 
@@ -128,16 +148,13 @@ def model_landmarks(model: MuscleModel) -> dict[str, tuple[int, np.ndarray]]:
             if c in bodies:
                 out[lm] = (bodies[c], np.zeros(3))
                 break
-    bodies_inv = {v: k for k, v in bodies.items()}
+    d = _posed(model)
     for s in _SIDES:  # toe tip: 5 cm ahead of the MTP joint, along the heel->MTP line at rest
         if f"toe_{s}" in out and f"heel_{s}" in out:
-            d = mujoco.MjData(m)
-            d.qpos[:] = model.standing_qpos
-            mujoco.mj_kinematics(m, d)
             tb, hb = out[f"toe_{s}"][0], out[f"heel_{s}"][0]
             fwd = d.xpos[tb] - d.xpos[hb]
             fwd[2] = 0.0
-            if np.linalg.norm(fwd) > 1e-6 and bodies_inv.get(tb):
+            if np.linalg.norm(fwd) > 1e-6:
                 local = d.xmat[tb].reshape(3, 3).T @ (0.05 * fwd / np.linalg.norm(fwd))
                 out[f"toe_tip_{s}"] = (tb, local)
     for lm in list(_expand(_LANDMARK_BODIES)):
@@ -322,12 +339,9 @@ def _harrington(points: MarkerSet, rule: dict) -> dict[str, np.ndarray]:
 def _model_pelvis_points(model: MuscleModel, lms, pd_over_pw: float) -> dict[str, tuple[int, np.ndarray]]:
     """Model-side mid-ASIS/mid-PSIS on the pelvis, inverted from its hip centres by the same
     regression (pelvis frame assumed OpenSim-like: x anterior, y superior, z right)."""
-    m = model.mj_model
     if not all(k in lms for k in ("pelvis", "hip_r", "hip_l")):
         raise RetargetError(f"model {model.name!r} lacks pelvis/hip landmarks for the Harrington pelvis rule")
-    d = mujoco.MjData(m)
-    d.qpos[:] = model.standing_qpos
-    mujoco.mj_kinematics(m, d)
+    d = _posed(model)
     pb = lms["pelvis"][0]
     R = d.xmat[pb].reshape(3, 3)
     hips = [R.T @ (d.xpos[lms[h][0]] - d.xpos[pb]) for h in ("hip_r", "hip_l")]
@@ -437,7 +451,7 @@ class _Solver:
         d = self.d
         d.qpos[:] = q
         mujoco.mj_kinematics(self.m, d)
-        return np.array([d.xpos[b] + d.xmat[b].reshape(3, 3) @ off for b, off in targets]).reshape(-1, 3)
+        return np.array([_point(d, b, off) for b, off in targets]).reshape(-1, 3)
 
     def solve(
         self, q: np.ndarray, targets, goal: np.ndarray, weight: np.ndarray, iters: int = 30, tol: float = 1e-5
@@ -459,7 +473,7 @@ class _Solver:
             J = np.empty((3 * len(tg), n))
             r = np.empty(3 * len(tg))
             for i, (b, off) in enumerate(tg):
-                p = d.xpos[b] + d.xmat[b].reshape(3, 3) @ off
+                p = _point(d, b, off)
                 mujoco.mj_jac(m, d, self.jacp, None, p, b)
                 J[3 * i : 3 * i + 3] = self.jacp @ E
                 r[3 * i : 3 * i + 3] = g[i] - p
@@ -523,29 +537,17 @@ def _landmark_target(model: MuscleModel, lms, name: str):
 
 
 def _estimate_scale(kp: dict[str, np.ndarray], model: MuscleModel, lms) -> float:
-    m = model.mj_model
-    d = mujoco.MjData(m)
-    d.qpos[:] = model.standing_qpos
-    mujoco.mj_kinematics(m, d)
+    d = _posed(model)
     ratios = []
     for a_t, b_t in _SCALE_PAIRS:
         for s in _SIDES if "{s}" in a_t else (None,):
             a, b = (a_t.format(s=s), b_t.format(s=s)) if s else (a_t, b_t)
             if a in kp and b in kp and a in lms and b in lms:
                 data = np.nanmedian(np.linalg.norm(kp[a] - kp[b], axis=1))
-                pa = d.xpos[lms[a][0]] + d.xmat[lms[a][0]].reshape(3, 3) @ lms[a][1]
-                pb = d.xpos[lms[b][0]] + d.xmat[lms[b][0]].reshape(3, 3) @ lms[b][1]
-                dm = np.linalg.norm(pa - pb)
+                dm = np.linalg.norm(_point(d, *lms[a]) - _point(d, *lms[b]))
                 if np.isfinite(data) and dm > 1e-3:
                     ratios.append(data / dm)
     return float(np.median(ratios)) if ratios else 1.0
-
-
-def _free_root(model: MuscleModel) -> int | None:
-    m = model.mj_model
-    if model.root_kind != "free":
-        return None
-    return int(m.jnt_qposadr[m.joint(model.root_joints[0]).id])
 
 
 GROUND_MODES = ("shift", "lowest", "always")
@@ -569,7 +571,7 @@ def _ground(model: MuscleModel, qpos: np.ndarray, lms, mode: str = "lowest") -> 
 
     Models without a floor plane fall back to heel/toe landmarks at their standing height.
     """
-    a = _free_root(model)
+    a = _free_root_adr(model)
     q = qpos.copy()
     if a is None:
         return q, {}
@@ -597,9 +599,7 @@ def _ground(model: MuscleModel, qpos: np.ndarray, lms, mode: str = "lowest") -> 
         def lowest(qq):
             d.qpos[:] = qq
             mujoco.mj_kinematics(m, d)
-            return min(
-                float((d.xpos[lms[k][0]] + d.xmat[lms[k][0]].reshape(3, 3) @ lms[k][1])[2]) for k in feet
-            )
+            return min(float(_point(d, *lms[k])[2]) for k in feet)
 
         shift = lowest(model.standing_qpos) - min(lowest(x) for x in q)
         q[:, a + 2] += shift
@@ -737,7 +737,7 @@ def retarget_points(
     T = G.shape[0]
     solver = _Solver(model)
     q0 = model.standing_qpos.copy()
-    a = _free_root(model)
+    a = _free_root_adr(model)
     first = int(np.argmax(np.isfinite(G).all(axis=2).sum(axis=1)))  # the best-observed frame
     if a is not None:  # align the root: rotation + translation from standing-pose landmarks
         ok = np.isfinite(G[first]).all(axis=1)
@@ -769,7 +769,14 @@ def retarget_points(
     mres = np.full((T, 0), np.nan)
     if pmap.segments:
         mk_targets, mk_goals = [], []
+        # body poses of the first pass, once per frame (every marker is expressed in them)
+        xpos = np.empty((T, m.nbody, 3))
+        xmat = np.empty((T, m.nbody, 3, 3))
         d = mujoco.MjData(m)
+        for i in range(T):
+            d.qpos[:] = Q[i]
+            mujoco.mj_kinematics(m, d)
+            xpos[i], xmat[i] = d.xpos, d.xmat.reshape(-1, 3, 3)
         for seg, names in pmap.segments.items():
             body = segs.get(seg) if not seg.startswith("body:") else _landmark_target(model, lms, seg)
             body = body[0] if isinstance(body, tuple) else body
@@ -781,12 +788,7 @@ def retarget_points(
                     skipped.append(f"{n} (not in input)")
                     continue
                 P = points.point(n) / s
-                local = np.full((T, 3), np.nan)
-                for i in range(T):
-                    if np.isfinite(P[i]).all():
-                        d.qpos[:] = Q[i]
-                        mujoco.mj_kinematics(m, d)
-                        local[i] = d.xmat[body].reshape(3, 3).T @ (P[i] - d.xpos[body])
+                local = np.einsum("tji,tj->ti", xmat[:, body], P - xpos[:, body])  # NaN where unseen
                 if np.isfinite(local).all(axis=1).sum() < 2:
                     skipped.append(f"{n} (seen in fewer than 2 frames)")
                     continue
@@ -903,9 +905,7 @@ def coordinates_to_motion(
     cols = list(table.names)
     values: dict[str, np.ndarray] = {}
     unmapped, signs = [], {}
-    d = mujoco.MjData(m)
-    d.qpos[:] = m.qpos0
-    mujoco.mj_kinematics(m, d)
+    d = _posed(model, m.qpos0)
     lms = model_landmarks(model)
     R_pb = None
     if "pelvis" in lms:
@@ -929,7 +929,7 @@ def coordinates_to_motion(
             signs[target] = -1
         values[target] = sign * v
     mot_name = name or Path(table.source).stem
-    a = _free_root(model)
+    a = _free_root_adr(model)
     if a is not None and all(p in cols for p in _PELVIS):
         if R_pb is None:
             raise RetargetError(f"model {model.name!r} has no 'pelvis' body to carry pelvis_* coordinates")
@@ -938,9 +938,7 @@ def coordinates_to_motion(
         root_b = int(m.jnt_bodyid[root_body])
         off = d.xmat[root_b].reshape(3, 3).T @ (d.xpos[lms["pelvis"][0]] - d.xpos[root_b])
         if translation_scale == "auto":
-            d.qpos[:] = model.standing_qpos
-            mujoco.mj_kinematics(m, d)
-            k = float(d.xpos[lms["pelvis"][0]][2] / np.mean(ty))
+            k = float(_posed(model).xpos[lms["pelvis"][0]][2] / np.mean(ty))
         else:
             k = float(translation_scale)
         root = np.empty((table.n_frames, 7))

@@ -8,13 +8,17 @@ control steps at which the environment's termination test fired.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .env import METRIC_NAMES, EnvConfig, TrackingEnv
+from .env import METRIC_NAMES, TrackingEnv
+from .motion import _free_root_adr
 from .physics import make_physics
+from .types import FOOT_ORDER
 
 __all__ = ["ROLLOUT_UNITS", "RolloutResult", "rollout"]
 
@@ -69,8 +73,8 @@ def rollout(
         backend: physics backend (default: the training config's).
     """
     model, motion = trainer.model, trainer.motion
-    S = int(np.asarray(jnp.shape(jnp.asarray(_first_leaf(agent))))[0])
-    env_cfg = EnvConfig(**{**trainer.config.env.__dict__, "max_episode_s": None})
+    S = jax.tree_util.tree_leaves(agent)[0].shape[0]
+    env_cfg = dataclasses.replace(trainer.config.env, max_episode_s=None)
     phys = make_physics(model, backend or trainer.config.backend, n_envs=S)
     env = TrackingEnv(model, motion, phys, env_cfg)
     T_ref = env.reference_frames
@@ -79,9 +83,8 @@ def rollout(
     state, obs = env.reset(None, index=index)
     jq = [j.qpos_index for j in model.tracked_joints]
     jd = [j.dof_index for j in model.tracked_joints]
-    free = model.root_kind == "free"
-    m = model.mj_model
-    ra = int(m.jnt_qposadr[m.joint(model.root_joints[0]).id]) if free else None
+    ra = _free_root_adr(model)
+    free = ra is not None
     rec: dict[str, list] = {k: [] for k in ROLLOUT_UNITS if not k.startswith("reference")}
     ref_q = []
     for _ in range(n):
@@ -132,16 +135,10 @@ def rollout(
         "time": (np.arange(n) + 1) * env.control_dt,
         "muscle": list(model.muscles),
         "joint": [j.name for j in model.tracked_joints],
-        "foot": ["left", "right"],
+        "foot": list(FOOT_ORDER),
         "axis": ["x", "y", "z"],
         "quaternion": ["w", "x", "y", "z"],
         "component": list(env.delta_names),
         "metric": list(METRIC_NAMES),
     }
     return RolloutResult(data, {k: v for k, v in dims.items() if k in data}, coords, env.control_dt)
-
-
-def _first_leaf(tree):
-    import jax
-
-    return jax.tree_util.tree_leaves(tree)[0]

@@ -160,10 +160,10 @@ class Trainer:
         self.reference_frames = probe.reference_frames
         self.control_dt = probe.control_dt
         self._fixed_base = probe.fixed_base
-        self._build()
+        self._build(probe)
 
     # -- compiled pieces ---------------------------------------------------------------
-    def _build(self):
+    def _build(self, probe: TrackingEnv):
         c = self.config
         exp_cfg = dataclasses.replace(c.exp, fixed_base=self._fixed_base)
         names = self.delta_names
@@ -196,15 +196,11 @@ class Trainer:
                 )
 
             self._qflex_update = jax.jit(jax.vmap(upd))
-        self._starts = jax.jit(
-            jax.vmap(lambda k: jax.random.randint(k, (c.n_envs,), 0, self._start_high())), static_argnums=()
-        )
+        # per-seed start frames; a non-cyclic motion never starts on its last frame (the env's rule)
+        self._starts = jax.jit(jax.vmap(lambda k: probe.start_frames(k, c.n_envs)))
         self._split = jax.jit(jax.vmap(lambda k: jax.random.split(k, 4)))
         self.n_steps = c.ppo.rollout_steps if c.algo == "ppo" else c.qflex.steps_per_update
         self._split_steps = jax.jit(jax.vmap(lambda k: jax.random.split(k, self.n_steps)))
-
-    def _start_high(self) -> int:
-        return self.reference_frames if self.motion.loop else max(self.reference_frames - 1, 1)
 
     def make_env(self, n_seeds: int) -> TrackingEnv:
         phys = make_physics(self.model, self.config.backend, n_envs=n_seeds * self.config.n_envs)
@@ -313,11 +309,7 @@ class Trainer:
                     ep_ret[s, e] = 0.0
                 env_state = res.state
                 if done.any():
-                    new = np.asarray(
-                        jax.vmap(lambda kk: jax.random.randint(kk, (E,), 0, self._start_high()))(
-                            reset_keys[:, t]
-                        )
-                    )
+                    new = np.asarray(self._starts(reset_keys[:, t]))
                     env_state, robs = env.reset_where(env_state, done.reshape(-1), index=new.reshape(-1))
                     obs = jnp.where(
                         jnp.asarray(done)[..., None], jnp.asarray(robs).reshape(S, E, -1), next_obs
@@ -358,9 +350,8 @@ class Trainer:
             for n in CURVE_NAMES:
                 curves[n].append(row[n])
             result = None
-            if progress_fn is not None or (
-                checkpoint is not None and checkpoint_every and (it + 1) % checkpoint_every == 0
-            ):
+            due = checkpoint is not None and checkpoint_every and (it + 1) % checkpoint_every == 0
+            if progress_fn is not None or due:
                 result = TrainResult(agent, rstate, {n: np.stack(v, axis=1) for n, v in curves.items()})
             if progress_fn is not None:
                 progress_fn(
@@ -375,7 +366,7 @@ class Trainer:
                         "agent": agent,
                     }
                 )
-            if checkpoint is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
+            if due:
                 checkpoint(it + 1, result)
         return TrainResult(agent, rstate, {n: np.stack(v, axis=1) for n, v in curves.items()})
 

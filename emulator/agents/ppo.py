@@ -209,7 +209,6 @@ def ppo_update(
         "value": rollout["value"],
         "advantage": adv,
         "return": ret,
-        "valid": 1.0 - rollout["truncated"],
     }
     flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), flat)
     n = flat["obs"].shape[0]

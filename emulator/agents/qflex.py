@@ -233,8 +233,8 @@ def buffer_init(n_seeds: int, capacity: int, obs_dim: int, act_dim: int, delta_d
 
 @jax.jit
 def buffer_add(buf: Buffer, batch: dict) -> Buffer:
-    """Append ``batch`` (``[S, T, E, ...]`` from the trainer: obs, action=``u`` slot, delta,
-    next_obs, terminated) to every seed's ring buffer."""
+    """Append ``batch`` (``[S, T, E, ...]`` from the trainer: obs, action (the excitation
+    applied), delta, next_obs, terminated) to every seed's ring buffer."""
 
     def one(b_obs, b_act, b_delta, b_next, b_term, ptr, size, obs, act, delta, nxt, term):
         n = obs.shape[0] * obs.shape[1]
