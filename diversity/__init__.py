@@ -1,3 +1,41 @@
-"""Policy-diversity analysis on top of the emulator: stores, analysis, figures, CLI."""
+"""Policy-diversity analysis on top of the emulator: runs, stores, analysis, figures, CLI.
+
+The Python API mirrors the CLI::
+
+    import diversity
+    report = diversity.run(seeds=4, steps=20_000, out="demo.zarr")   # diversity run
+    ds = diversity.open_store("demo.zarr")                           # xarray.Dataset
+    diversity.info("demo.zarr")                                      # diversity info --json
+"""
 
 __version__ = "0.1.0"
+
+__all__ = ["RunConfig", "info", "open_store", "run", "validate_store"]
+
+
+def __getattr__(name):
+    # lazy: `import diversity` stays cheap (no JAX/MuJoCo until a run starts)
+    if name == "RunConfig":
+        from .config import RunConfig
+
+        return RunConfig
+    if name == "run":
+        from .pipeline import run
+
+        return run
+    if name in ("open_store", "validate_store"):
+        from . import store
+
+        return getattr(store, name)
+    if name == "info":
+        return info
+    raise AttributeError(f"module 'diversity' has no attribute {name!r}")
+
+
+def info(path) -> dict:
+    """``diversity info STORE --json`` as a dict (plus ``problems`` from the validator)."""
+    from .store import open_store, summarise, validate_store
+
+    out = summarise(open_store(path))
+    out["problems"] = validate_store(path)
+    return out

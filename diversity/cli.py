@@ -238,6 +238,185 @@ def retarget(
         typer.echo(f"  scale {report['scale']}, map {report['map']}")
 
 
+@app.command()
+def run(
+    model: str | None = typer.Option(None, help="Built-in model name or MJCF path [default: elbow]."),
+    motion: str | None = typer.Option(
+        None, help="Shipped demo name for the model, or a motion file [default: elbow_flexion]."
+    ),
+    seeds: int | None = typer.Option(None, "--seeds", help="Train seeds 0..N-1 [default: 50]."),
+    seed_list: str | None = typer.Option(None, "--seed-list", help="Seed ids instead: '0,3,7' or '0-9,20'."),
+    algo: str | None = typer.Option(None, help="ppo | qflex [default: ppo]."),
+    reward: str | None = typer.Option(None, help="exp | add [default: exp]."),
+    steps: int | None = typer.Option(None, help="Control steps per seed [default: the learner's, PPO 150k]."),
+    backend: str | None = typer.Option(None, help="Physics backend: cpu | mjx [default: cpu]."),
+    n_envs: int | None = typer.Option(
+        None, "--n-envs", help="Environments per seed [default: the learner's]."
+    ),
+    cycles: float | None = typer.Option(None, help="Motion cycles per rollout [default: 2]."),
+    block_size: int | None = typer.Option(
+        None, "--block-size", help="Seeds per compiled block [default: 10]."
+    ),
+    checkpoint_every: int | None = typer.Option(
+        None, "--checkpoint-every", help="Iterations between checkpoints, 0 = off [default: 10]."
+    ),
+    out: str | None = typer.Option(
+        None, "--out", help="Store path [default: MODEL-MOTION-ALGO-REWARD.zarr]."
+    ),
+    config: str | None = typer.Option(None, "--config", help="TOML file with any of these options."),
+    scheduler: str | None = typer.Option(
+        None, help="'local' (Dask LocalCluster) or tcp://HOST:PORT; default: in-process."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a store made by another run (or a damaged one)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+):
+    """Train many seeded policies on one motion, roll each out, write one Zarr store.
+
+    Re-running the same command resumes: completed seeds are kept as they are, unfinished
+    blocks continue from their last checkpoint.
+    """
+    from diversity.config import ConfigError, RunConfig, load_config, parse_seed_list
+    from diversity.pipeline import RunInterrupted
+    from diversity.pipeline import run as run_pipeline
+    from diversity.progress import RichProgress
+    from diversity.store import StoreError, open_store, summarise
+
+    try:
+        base, options = load_config(config) if config else (RunConfig(), {})
+        given = {
+            "model": model, "motion": motion, "algo": algo, "reward": reward, "steps": steps,
+            "backend": backend, "n_envs": n_envs, "cycles": cycles, "block_size": block_size,
+            "checkpoint_every": checkpoint_every,
+        }  # fmt: skip
+        changes = {k: v for k, v in given.items() if v is not None}
+        if seeds is not None and seed_list is not None:
+            raise ConfigError("give --seeds N or --seed-list, not both")
+        if seeds is not None:
+            if seeds < 1:
+                raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+            changes["seeds"] = tuple(range(seeds))
+        if seed_list is not None:
+            changes["seeds"] = parse_seed_list(seed_list)
+        cfg = base.replace(**changes) if changes else base
+        store = out or options.get("out")
+        report = run_pipeline(
+            cfg,
+            store,
+            scheduler=scheduler or options.get("scheduler"),
+            force=force or bool(options.get("force", False)),
+            progress=RichProgress(),
+        )
+    except (ConfigError, StoreError, *_motion_errors()) as e:
+        _fail(e)
+        return
+    except RunInterrupted as e:
+        typer.echo(f"interrupted: {e}. Re-run the same command to resume.", err=True)
+        raise typer.Exit(code=130) from None
+    summary = summarise(open_store(report.store))
+    summary["run"] = {
+        "trained": report.trained,
+        "skipped": report.skipped,
+        "wall_time_s": round(report.wall_time_s, 1),
+        "train_time_s": round(report.train_time_s, 1),
+        "rollout_time_s": round(report.rollout_time_s, 1),
+    }
+    if as_json:
+        typer.echo(json.dumps(_brief(summary), indent=2))
+        return
+    _print_summary(summary, str(report.store))
+
+
+def _brief(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k not in ("variables", "config")}
+
+
+def _print_summary(summary: dict, store: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    n_done, n = len(summary["completed_seeds"]), summary["n_seeds"]
+    table = Table(title=f"{store}: {summary['model']} / {summary['motion']}, {n_done}/{n} seeds completed")
+    for col in ("metric", "units", "median", "IQR", "min", "max"):
+        table.add_column(col, justify="left" if col in ("metric", "units") else "right")
+    for name, m in summary["metrics"].items():
+        table.add_row(
+            name, m["units"], f"{m['median']:.2f}", f"{m['iqr']:.2f}", f"{m['min']:.2f}", f"{m['max']:.2f}"
+        )
+    con.print(table)
+    ja = summary["metrics"].get("joint_angle_error")
+    if ja:
+        under = sum(v < 5.0 for v in ja["per_seed"].values())
+        con.print(
+            f"seeds under 5 deg mean joint-angle error: {under}/{ja['n']}", highlight=False, markup=False
+        )
+    r = summary.get("run")
+    if r:
+        con.print(
+            f"this run: {len(r['trained'])} seeds trained, {len(r['skipped'])} kept from before; "
+            f"wall {r['wall_time_s']:.0f} s (train {r['train_time_s']:.0f} s, rollout {r['rollout_time_s']:.0f} s)",
+            highlight=False,
+            markup=False,
+        )
+    if summary.get("pending_seeds"):
+        con.print(f"pending seeds: {summary['pending_seeds']}", highlight=False, markup=False)
+
+
+@app.command()
+def info(
+    store: str = typer.Argument(..., help="A store written by `diversity run`."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+):
+    """Dimensions, variables, completed seeds, provenance and the tracking-metrics summary of a store.
+
+    Exit code 1 when the store has problems (listed), 2 when it cannot be opened.
+    """
+    from diversity.store import StoreError, open_store, summarise, validate_store
+
+    try:
+        ds = open_store(store)
+    except StoreError as e:
+        _fail(e)
+        return
+    problems = validate_store(store)
+    try:
+        summary = summarise(ds)
+    except Exception as e:  # noqa: BLE001 - a broken store still gets its problems reported
+        summary = {"model": ds.attrs.get("model"), "motion": ds.attrs.get("motion"), "error": str(e)}
+    summary["problems"] = problems
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        con = Console()
+        if "dims" in summary:
+            con.print(
+                "dims: " + ", ".join(f"{k}={v}" for k, v in summary["dims"].items()),
+                highlight=False,
+                markup=False,
+            )
+            vt = Table(title="variables")
+            for col in ("name", "dims", "units", "long name"):
+                vt.add_column(col)
+            for k, v in summary["variables"].items():
+                vt.add_row(k, ", ".join(v["dims"]), str(v["units"]), str(v["long_name"]))
+            con.print(vt)
+            con.print(
+                "provenance: " + ", ".join(f"{k}={v}" for k, v in summary["provenance"].items() if v),
+                highlight=False,
+                markup=False,
+            )
+            _print_summary(summary, store)
+        for p in problems:
+            typer.echo(f"problem: {p}")
+    if problems:
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

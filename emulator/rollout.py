@@ -20,7 +20,7 @@ from .motion import _free_root_adr
 from .physics import make_physics
 from .types import FOOT_ORDER
 
-__all__ = ["ROLLOUT_UNITS", "RolloutResult", "rollout"]
+__all__ = ["ROLLOUT_UNITS", "RolloutResult", "RolloutSchema", "rollout", "rollout_schema"]
 
 # name -> (units, long name); dims are in RolloutResult.dims
 ROLLOUT_UNITS = {
@@ -60,6 +60,113 @@ class RolloutResult:
     control_dt: float = 0.01
 
 
+@dataclass(frozen=True)
+class RolloutSchema:
+    """What :func:`rollout` will return, known before training (for writing a store template).
+
+    Attributes:
+        dims: name -> dimension names, only for the series this model produces.
+        coords: dimension -> names/values (``time`` in seconds).
+        control_dt: seconds per step.
+        n_steps: length of the ``time`` axis.
+    """
+
+    dims: dict = field(repr=False)
+    coords: dict = field(repr=False)
+    control_dt: float
+    n_steps: int
+    reference: dict = field(repr=False, default_factory=dict)
+
+
+_DIMS = {
+    "excitation": ("seed", "time", "muscle"),
+    "activation": ("seed", "time", "muscle"),
+    "muscle_force": ("seed", "time", "muscle"),
+    "muscle_length": ("seed", "time", "muscle"),
+    "muscle_velocity": ("seed", "time", "muscle"),
+    "joint_angle": ("seed", "time", "joint"),
+    "joint_velocity": ("seed", "time", "joint"),
+    "reference_joint_angle": ("time", "joint"),
+    "root_position": ("seed", "time", "axis"),
+    "root_orientation": ("seed", "time", "quaternion"),
+    "reference_root_position": ("time", "axis"),
+    "grf": ("seed", "time", "foot", "axis"),
+    "tracking_error": ("seed", "time", "component"),
+    "metrics": ("seed", "time", "metric"),
+    "terminated": ("seed", "time"),
+}
+
+
+def _n_steps(env: TrackingEnv, loop: bool, n_cycles: float, start_frame: int) -> int:
+    return int(round(n_cycles * env.reference_frames)) if loop else env.reference_frames - 1 - start_frame
+
+
+def _layout(model, env: TrackingEnv, n: int) -> tuple[dict, dict]:
+    """Dimension names per series (only those ``model`` produces) and coordinates for ``n`` steps."""
+    skip = set()
+    if _free_root_adr(model) is None:
+        skip |= {"root_position", "root_orientation", "reference_root_position"}
+    if not model.has_feet:
+        skip.add("grf")
+    dims = {k: v for k, v in _DIMS.items() if k not in skip}
+    coords = {
+        "time": (np.arange(n) + 1) * env.control_dt,
+        "muscle": list(model.muscles),
+        "joint": [j.name for j in model.tracked_joints],
+        "foot": list(FOOT_ORDER),
+        "axis": ["x", "y", "z"],
+        "quaternion": ["w", "x", "y", "z"],
+        "component": list(env.delta_names),
+        "metric": list(METRIC_NAMES),
+        # auxiliary coordinates: (dimension, values)
+        "joint_units": ("joint", ["rad" if j.angular else "m" for j in model.tracked_joints]),
+        "component_units": ("component", _component_units(model, env.delta_names)),
+    }
+    return dims, coords
+
+
+def _component_units(model, names) -> list[str]:
+    """Units of each Δ component (see :mod:`emulator.env`)."""
+    kind = {j.name: j.angular for j in model.tracked_joints}
+    fixed = {"body_position": "m", "root_rotation": "rad", "root_translation": "m"}
+    fixed |= {"root_linear_velocity": "m/s", "root_angular_velocity": "rad/s"}
+    out = []
+    for n in names:
+        group, _, joint = n.partition("/")
+        if group == "joint_angle":
+            out.append("rad" if kind[joint] else "m")
+        elif group == "joint_velocity":
+            out.append("rad/s" if kind[joint] else "m/s")
+        else:
+            out.append(fixed[group])
+    return out
+
+
+def _reference_series(model, env: TrackingEnv, start_frame: int, n: int) -> dict:
+    """The reference at the end of each of ``n`` control steps from ``start_frame`` (what the
+    rollout is compared with): ``reference_joint_angle [time, joint]`` and, with a free root,
+    ``reference_root_position [time, axis]``."""
+    index = start_frame + np.arange(1, n + 1)
+    q = env.layout.qpos(env.reference_state(index))
+    out = {"reference_joint_angle": q[:, [j.qpos_index for j in model.tracked_joints]]}
+    ra = _free_root_adr(model)
+    if ra is not None:
+        out["reference_root_position"] = q[:, ra : ra + 3]
+    return out
+
+
+def rollout_schema(trainer, n_cycles: float = 1.0, start_frame: int = 0) -> RolloutSchema:
+    """The names, dimensions and coordinates :func:`rollout` will produce, without running it."""
+    env = TrackingEnv(
+        trainer.model, trainer.motion, make_physics(trainer.model, "cpu", n_envs=1), trainer.config.env
+    )
+    n = _n_steps(env, trainer.motion.loop, n_cycles, start_frame)
+    dims, coords = _layout(trainer.model, env, n)
+    return RolloutSchema(
+        dims, coords, env.control_dt, n, _reference_series(trainer.model, env, start_frame, n)
+    )
+
+
 def rollout(
     trainer, agent, n_cycles: float = 1.0, backend: str | None = None, start_frame: int = 0
 ) -> RolloutResult:
@@ -77,8 +184,7 @@ def rollout(
     env_cfg = dataclasses.replace(trainer.config.env, max_episode_s=None)
     phys = make_physics(model, backend or trainer.config.backend, n_envs=S)
     env = TrackingEnv(model, motion, phys, env_cfg)
-    T_ref = env.reference_frames
-    n = int(round(n_cycles * T_ref)) if motion.loop else T_ref - 1 - start_frame
+    n = _n_steps(env, motion.loop, n_cycles, start_frame)
     index = np.full(S, start_frame)
     state, obs = env.reset(None, index=index)
     jq = [j.qpos_index for j in model.tracked_joints]
@@ -86,7 +192,6 @@ def rollout(
     ra = _free_root_adr(model)
     free = ra is not None
     rec: dict[str, list] = {k: [] for k in ROLLOUT_UNITS if not k.startswith("reference")}
-    ref_q = []
     for _ in range(n):
         exc = np.asarray(trainer.mean_action(agent, jnp.asarray(obs).reshape(S, 1, -1))).reshape(S, -1)
         res = env.step(state, exc)
@@ -107,38 +212,8 @@ def rollout(
         rec["tracking_error"].append(np.asarray(res.delta))
         rec["metrics"].append(np.asarray(res.metrics))
         rec["terminated"].append(np.asarray(res.terminated))
-        ref_q.append(env.layout.qpos(env.reference_state(np.asarray(res.state.index)[:1]))[0])
         state, obs = res.state, res.obs
     data = {k: np.stack(v, axis=1) for k, v in rec.items() if v}
-    ref_q = np.stack(ref_q)
-    data["reference_joint_angle"] = ref_q[:, jq]
-    if free:
-        data["reference_root_position"] = ref_q[:, ra : ra + 3]
-    dims = {
-        "excitation": ("seed", "time", "muscle"),
-        "activation": ("seed", "time", "muscle"),
-        "muscle_force": ("seed", "time", "muscle"),
-        "muscle_length": ("seed", "time", "muscle"),
-        "muscle_velocity": ("seed", "time", "muscle"),
-        "joint_angle": ("seed", "time", "joint"),
-        "joint_velocity": ("seed", "time", "joint"),
-        "reference_joint_angle": ("time", "joint"),
-        "root_position": ("seed", "time", "axis"),
-        "root_orientation": ("seed", "time", "quaternion"),
-        "reference_root_position": ("time", "axis"),
-        "grf": ("seed", "time", "foot", "axis"),
-        "tracking_error": ("seed", "time", "component"),
-        "metrics": ("seed", "time", "metric"),
-        "terminated": ("seed", "time"),
-    }
-    coords = {
-        "time": (np.arange(n) + 1) * env.control_dt,
-        "muscle": list(model.muscles),
-        "joint": [j.name for j in model.tracked_joints],
-        "foot": list(FOOT_ORDER),
-        "axis": ["x", "y", "z"],
-        "quaternion": ["w", "x", "y", "z"],
-        "component": list(env.delta_names),
-        "metric": list(METRIC_NAMES),
-    }
-    return RolloutResult(data, {k: v for k, v in dims.items() if k in data}, coords, env.control_dt)
+    data.update(_reference_series(model, env, start_frame, n))
+    dims, coords = _layout(model, env, n)
+    return RolloutResult(data, dims, coords, env.control_dt)

@@ -202,6 +202,12 @@ class Trainer:
         self.n_steps = c.ppo.rollout_steps if c.algo == "ppo" else c.qflex.steps_per_update
         self._split_steps = jax.jit(jax.vmap(lambda k: jax.random.split(k, self.n_steps)))
 
+    @property
+    def n_iterations(self) -> int:
+        """Training iterations (collect + update) per seed: ``ceil(total_steps / (n_envs x
+        steps per iteration))``."""
+        return max(1, int(np.ceil(self.config.total_steps / (self.config.n_envs * self.n_steps))))
+
     def make_env(self, n_seeds: int) -> TrackingEnv:
         phys = make_physics(self.model, self.config.backend, n_envs=n_seeds * self.config.n_envs)
         return TrackingEnv(self.model, self.motion, phys, self.config.env)
@@ -209,6 +215,18 @@ class Trainer:
     def mean_action(self, agent, obs):
         """Deterministic excitations ``[S, E, act]`` for observations ``[S, E, obs]``."""
         return self._mean_action(agent, obs)
+
+    def init_state(self, keys: jax.Array) -> TrainResult:
+        """The untrained learner and reward states for ``keys [S, 2]`` (what :meth:`train`
+        starts from; also the template :func:`load_checkpoint` fills), with empty curves."""
+        k = self._split(jnp.asarray(keys))
+        agent = self._init_agent(k[:, 1])
+        rstate = (
+            jax.vmap(lambda kk: add_init(kk, len(self.delta_names), self.config.add))(k[:, 2])
+            if self.config.reward == "add"
+            else None
+        )
+        return TrainResult(agent, rstate, {})
 
     # -- the loop ----------------------------------------------------------------------
     def train(
@@ -235,9 +253,9 @@ class Trainer:
         env = self.make_env(S)
         n_steps = self.n_steps
         per_iter = E * n_steps
-        n_iters = max(1, int(np.ceil(c.total_steps / per_iter)))
+        n_iters = self.n_iterations
         k = self._split(keys)  # [S, 4, 2]
-        loop_keys, k_agent, k_rew, k_start = k[:, 0], k[:, 1], k[:, 2], k[:, 3]
+        loop_keys, k_start = k[:, 0], k[:, 3]
         if resume is not None:
             start_iter, prev = resume
             agent, rstate, curves = (
@@ -248,12 +266,7 @@ class Trainer:
             loop_keys = jax.vmap(lambda kk: jax.random.fold_in(kk, start_iter))(loop_keys)
         else:
             start_iter = 0
-            agent = self._init_agent(k_agent)
-            rstate = (
-                jax.vmap(lambda kk: add_init(kk, len(self.delta_names), c.add))(k_rew)
-                if c.reward == "add"
-                else None
-            )
+            agent, rstate, _ = self.init_state(keys)
             curves = {n: [] for n in CURVE_NAMES}
         starts = np.asarray(self._starts(k_start)).reshape(S * E)
         env_state, obs = env.reset(None, index=starts)
@@ -364,6 +377,7 @@ class Trainer:
                         "steps_per_s": (steps_done - done_before) * S / max(wall, 1e-9),
                         "curves": result.curves,
                         "agent": agent,
+                        "reward_state": rstate,
                     }
                 )
             if due:

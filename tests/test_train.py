@@ -73,7 +73,7 @@ def test_short_elbow_run_halves_the_tracking_error(algo, steps):
     cfg = TrainConfig(algo=algo, reward="add", total_steps=steps)
     trainer = Trainer(cfg)
     keys = seed_keys([0])
-    untrained = trainer._init_agent(trainer._split(keys)[:, 1])  # the same initial networks
+    untrained = trainer.init_state(keys).agent  # the same initial networks
     before = rollout(trainer, untrained, 1.0).data["metrics"][..., 0].mean()
     res = trainer.train(keys)
     after = rollout(trainer, res.agent, 1.0).data["metrics"][..., 0].mean()

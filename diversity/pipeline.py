@@ -1,0 +1,468 @@
+"""``diversity run`` as a library function: train seed blocks, roll out, write the store; resume.
+
+A run's seeds are cut into blocks of ``block_size`` (in seed order). A block is trained in one
+compiled program (the emulator's ``Trainer``), checkpointed every ``checkpoint_every``
+iterations to ``<store>.checkpoints/``, rolled out, and each of its seeds then writes its own
+region of the store. Re-running on an existing store of the same run trains only blocks with
+unfinished seeds (from their last checkpoint) and never rewrites a completed seed.
+
+Blocks run in-process (default), or as tasks on a Dask distributed cluster
+(``scheduler="local"`` starts a ``LocalCluster``, ``"tcp://host:port"`` joins one): each task
+writes its own seeds' regions, so the store path must be on a filesystem the workers share.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import SCHEDULERS, ConfigError, RunConfig
+from .progress import Progress
+from .store import (
+    StoreError,
+    completed_seeds,
+    create_store,
+    finalise_store,
+    open_store,
+    provenance,
+    store_variables,
+    validate_store,
+    write_seed,
+)
+
+__all__ = ["RunInterrupted", "RunReport", "default_out", "run"]
+
+
+class RunInterrupted(Exception):
+    """The run was stopped (Ctrl-C / SIGTERM) after flushing finished seeds and a checkpoint."""
+
+
+@dataclass
+class RunReport:
+    """What :func:`run` did.
+
+    Attributes:
+        store: the store path.
+        seeds: all seed ids of the store.
+        completed: seed ids completed now (including earlier runs).
+        trained: seed ids written by this call.
+        skipped: seed ids already completed before this call (kept as they were).
+        wall_time_s: wall time of this call.
+        train_time_s / rollout_time_s: summed over blocks (in-process only).
+    """
+
+    store: Path
+    seeds: list[int]
+    completed: list[int]
+    trained: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    train_time_s: float = 0.0
+    rollout_time_s: float = 0.0
+
+
+def default_out(config: RunConfig) -> Path:
+    """``<model>-<motion>-<algo>-<reward>.zarr`` in the working directory."""
+    return Path(f"{Path(config.model).stem}-{Path(config.motion).stem}-{config.algo}-{config.reward}.zarr")
+
+
+# ---------------------------------------------------------------------------------------------
+# preparing: the emulator objects for a config (cached per process: Dask workers reuse them)
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared(config_json: str):
+    from emulator.demos import resolve_motion
+    from emulator.models import load_model
+    from emulator.rollout import rollout_schema
+    from emulator.train import Trainer
+
+    config = RunConfig(**{**json.loads(config_json), "seeds": tuple(json.loads(config_json)["seeds"])})
+    model = load_model(config.model)
+    motion, _ = resolve_motion(config.motion, model)
+    trainer = Trainer(config.train_config(), model=model, motion=motion)
+    schema = rollout_schema(trainer, n_cycles=config.cycles)
+    return config, trainer, schema
+
+
+def _provenance(config: RunConfig, trainer, schema) -> dict:
+    import importlib.metadata as md
+
+    model, motion = trainer.model, trainer.motion
+    versions = {}
+    for pkg in ("mujoco", "mujoco-mjx", "jax", "flax", "optax", "numpy", "xarray", "zarr", "myo-sim"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return provenance(
+        model={
+            "name": model.name,
+            "source": model.source,
+            "hash": model.content_hash,
+            "mass_kg": float(model.mass_kg),
+            "has_feet": model.has_feet,
+            "root_kind": model.root_kind,
+            "control_dt": schema.control_dt,
+        },
+        motion={
+            "name": motion.name,
+            "source": motion.source or "",
+            "hash": motion.content_hash,
+            "fps": float(motion.fps),
+            "loop": bool(motion.loop),
+            "duration_s": float(motion.duration_s),
+        },
+        config=config.to_dict() | {"train_resolved": config.train_config().to_dict()},
+        identity=_identity(config, trainer),
+        versions=versions,
+    )
+
+
+def _identity(config: RunConfig, trainer) -> dict:
+    ident = config.identity() | {
+        "model_hash": trainer.model.content_hash,
+        "motion_hash": trainer.motion.content_hash,
+    }
+    return json.loads(json.dumps(ident))  # tuples -> lists, as stored
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            sa, sb = json.dumps(a), json.dumps(b)
+            if len(sa) > 40:
+                sa = sa[:37] + "..."
+            if len(sb) > 40:
+                sb = sb[:37] + "..."
+            out.append(f"{prefix}{k}: {sa} in the store, {sb} now")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the store: check what is there before touching anything
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Fail before any work if ``out`` cannot be written, or is something we must not replace."""
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out}: exists and is not a directory (a store is a directory)")
+    if out.is_dir() and not (out / "zarr.json").is_file() and any(out.iterdir()):
+        raise StoreError(
+            f"{out}: exists and is not a Zarr store; refusing to write into or delete it"
+            + (" (even with --force)" if force else "")
+        )
+    parent = out.absolute().parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise StoreError(f"{out}: cannot write here ({probe} is not a writable directory)")
+    if out.exists() and not os.access(out, os.W_OK | os.X_OK):
+        raise StoreError(f"{out}: the store is not writable")
+
+
+def _open_for_resume(out: Path, identity: dict, force: bool) -> bool:
+    """True if ``out`` holds this run's store (resume); False if it must be (re)created.
+
+    Raises StoreError for a damaged store or one from another run, unless ``force``."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return False
+    problems = validate_store(out)
+    if problems:
+        if force:
+            return False
+        shown = "; ".join(p.removeprefix(f"{out}:").strip() for p in problems[:3])
+        more = f" (+{len(problems) - 3} more, see `diversity info {out}`)" if len(problems) > 3 else ""
+        raise StoreError(
+            f"{out}: existing store is damaged or incomplete: {shown}{more}. Move it away, or pass --force to replace it"
+        )
+    ds = open_store(out)
+    try:
+        stored = json.loads(ds.attrs["identity"])
+    except (KeyError, ValueError):
+        stored = {}
+    diff = _differences(stored, identity)
+    if diff:
+        if force:
+            return False
+        raise StoreError(
+            f"{out}: store was made by a different run ({'; '.join(diff[:3])}"
+            f"{'; ...' if len(diff) > 3 else ''}). Use another --out, or --force to replace it"
+        )
+    return True
+
+
+def _replace_store(out: Path) -> None:
+    """Remove an existing store (only ever a Zarr store or an empty directory)."""
+    if out.is_dir():
+        if (out / "zarr.json").is_file() or not any(out.iterdir()):
+            shutil.rmtree(out)
+        else:  # _check_out already refused this; keep the guard next to the delete
+            raise StoreError(f"{out}: not a Zarr store; refusing to delete it")
+    shutil.rmtree(_checkpoint_dir(out), ignore_errors=True)
+
+
+def _checkpoint_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".checkpoints")
+
+
+def _checkpoint_path(ckpt_dir: Path, block: list[int]) -> Path:
+    tag = hashlib.sha256(json.dumps(block).encode()).hexdigest()[:10]
+    return ckpt_dir / f"seeds-{block[0]}-{block[-1]}-{tag}.msgpack"
+
+
+def _label(block: list[int]) -> str:
+    return f"seed {block[0]}" if len(block) == 1 else f"seeds {block[0]}-{block[-1]}"
+
+
+def _blocks(seeds: list[int], size: int) -> list[list[int]]:
+    return [list(seeds[i : i + size]) for i in range(0, len(seeds), size)]
+
+
+# ---------------------------------------------------------------------------------------------
+# one block: train (resuming from its checkpoint), roll out, write its pending seeds
+
+
+class _Stop:
+    """Set by a signal handler; checked after each training iteration."""
+
+    def __init__(self):
+        self.requested = False
+
+
+def _run_block(
+    config_json: str,
+    out: str,
+    block: list[int],
+    pending: list[int],
+    progress: Progress | None = None,
+    stop: _Stop | None = None,
+) -> dict:
+    """Train ``block``, roll it out, write the seeds in ``pending``; returns per-seed rollout
+    mean joint-angle error (deg) and timings. Runs in-process or on a Dask worker."""
+    from emulator.rollout import rollout
+    from emulator.train import TrainResult, load_checkpoint, save_checkpoint, seed_keys
+
+    config, trainer, _ = _prepared(config_json)
+    out = Path(out)
+    ckpt = _checkpoint_path(_checkpoint_dir(out), block)
+    keys = seed_keys(block)
+    resume = load_checkpoint(ckpt, trainer.init_state(keys), trainer.config)
+    if resume is not None and progress is not None:
+        progress.message(f"{_label(block)}: resuming from checkpoint at iteration {resume[0]}")
+    last = {"steps": resume[1].curves["env_steps"][0, -1] if resume is not None else 0}
+
+    def on_iteration(info):
+        if progress is not None:
+            done = int(info["env_steps"])
+            err = float(np.nanmean(info["curves"]["joint_angle_error_deg"][:, -1]))
+            progress.update(
+                steps=(done - int(last["steps"])) * len(block),
+                steps_per_s=float(info["steps_per_s"]),
+                joint_angle_error_deg=err,
+            )
+            last["steps"] = done
+        if stop is not None and stop.requested:
+            state = TrainResult(info["agent"], info["reward_state"], info["curves"])
+            save_checkpoint(ckpt, info["iteration"], state, trainer.config)
+            raise RunInterrupted(f"{_label(block)}: checkpoint saved at iteration {info['iteration']}")
+
+    def on_checkpoint(iteration, state):
+        save_checkpoint(ckpt, iteration, state, trainer.config)
+
+    t0 = time.perf_counter()
+    result = trainer.train(
+        keys,
+        progress_fn=on_iteration,
+        checkpoint=on_checkpoint if config.checkpoint_every else None,
+        checkpoint_every=config.checkpoint_every,
+        resume=resume,
+    )
+    # a finished block keeps a final checkpoint until its seeds are written: a crash while
+    # rolling out or writing does not retrain
+    if config.checkpoint_every:
+        save_checkpoint(ckpt, trainer.n_iterations, result, trainer.config)
+    t1 = time.perf_counter()
+    ro = rollout(trainer, result.agent, n_cycles=config.cycles)
+    t2 = time.perf_counter()
+    variables = store_variables(ro.dims, ro.data)
+    errors = {}
+    for i, seed in enumerate(block):
+        errors[seed] = float(np.mean(variables["joint_angle_error"][1][i]))
+        if seed not in pending:
+            continue
+        data = {n: arr[i] for n, (dims, arr) in variables.items() if dims[0] == "seed"}
+        write_seed(out, seed, data, {c: v[i] for c, v in result.curves.items()})
+    ckpt.unlink(missing_ok=True)
+    written = [s for s in block if s in pending]
+    if progress is not None:
+        progress.seeds_done(written, [errors[s] for s in written])
+    return {"seeds": written, "errors": errors, "train_s": t1 - t0, "rollout_s": t2 - t1}
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+def run(
+    config: RunConfig | None = None,
+    out: str | Path | None = None,
+    *,
+    scheduler: str | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    **options,
+) -> RunReport:
+    """Train ``config.seeds`` policies, roll them out and write (or resume) the store ``out``.
+
+    Args:
+        config: the run (default: the embedded demo); keyword ``options`` replace its fields,
+            e.g. ``run(seeds=range(4), steps=20_000)``.
+        out: store path (default :func:`default_out`).
+        scheduler: None (in-process), ``"local"`` (Dask LocalCluster) or ``"tcp://host:port"``.
+        force: replace an existing store from another run (or a damaged one).
+        progress: a :class:`~diversity.progress.Progress` (default: silent).
+
+    Raises:
+        ConfigError / StoreError / emulator ModelError, MotionError: bad input, raised before
+        anything is written.
+        RunInterrupted: stopped by a signal after flushing finished seeds.
+    """
+    t_start = time.perf_counter()
+    if "seeds" in options and isinstance(options["seeds"], int):
+        options["seeds"] = tuple(range(options["seeds"]))
+    if "seeds" in options:
+        options["seeds"] = tuple(options["seeds"])
+    config = (config or RunConfig()).replace(**options) if options else (config or RunConfig())
+    if scheduler not in (None, "", "local") and not str(scheduler).startswith(("tcp://", "tls://")):
+        raise ConfigError(f"scheduler: {scheduler!r} is not one of {SCHEDULERS}")
+    out = Path(out) if out is not None else default_out(config)
+    progress = progress or Progress()
+    _check_out(out, force)
+    config_json = config.to_json()
+    config, trainer, schema = _prepared(config_json)  # bad model/motion names fail here
+    identity = _identity(config, trainer)
+    resuming = _open_for_resume(out, identity, force)
+    if not resuming:
+        if out.exists():
+            _replace_store(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        create_store(
+            out, schema, list(config.seeds), trainer.n_iterations, _provenance(config, trainer, schema)
+        )
+    done_before = completed_seeds(open_store(out))
+    pending = [s for s in config.seeds if s not in set(done_before)]
+    blocks = [b for b in _blocks(list(config.seeds), config.block_size) if set(b) & set(pending)]
+    per_seed = trainer.n_iterations * trainer.config.n_envs * trainer.n_steps
+    report = RunReport(store=out, seeds=list(config.seeds), completed=done_before, skipped=done_before)
+    progress.start(
+        n_seeds=len(config.seeds),
+        n_done=len(done_before),
+        total_steps=sum(len(b) for b in blocks) * per_seed,
+        store=str(out),
+    )
+    try:
+        if not blocks:
+            progress.message(f"all {len(config.seeds)} seeds already completed; nothing to do")
+        elif scheduler:
+            _run_dask(config_json, out, blocks, pending, scheduler, progress, report, per_seed)
+        else:
+            _run_local(config_json, out, blocks, pending, progress, report)
+    finally:
+        report.completed = completed_seeds(open_store(out))
+        report.wall_time_s = time.perf_counter() - t_start
+        n_new = len(report.trained)
+        status = "complete" if len(report.completed) == len(config.seeds) else "partial"
+        finalise_store(
+            out,
+            f"diversity run: {n_new} seeds written ({status}: {len(report.completed)}/{len(config.seeds)})",
+        )
+        if status == "complete":
+            shutil.rmtree(_checkpoint_dir(out), ignore_errors=True)
+        progress.close()
+    return report
+
+
+def _run_local(config_json, out, blocks, pending, progress, report) -> None:
+    stop = _Stop()
+    previous = {}
+
+    def handler(signum, frame):
+        if stop.requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stop.requested = True
+        progress.message("stopping after this iteration (checkpoint, then exit); Ctrl-C again to abort")
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        for block in blocks:
+            res = _run_block(config_json, str(out), block, pending, progress, stop)
+            report.trained += res["seeds"]
+            report.train_time_s += res["train_s"]
+            report.rollout_time_s += res["rollout_s"]
+            if stop.requested:
+                raise RunInterrupted(f"stopped after {_label(block)}")
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+def _run_dask(config_json, out, blocks, pending, scheduler, progress, report, per_seed) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler == "local":
+        # one single-threaded worker process per core: each runs its own XLA and MuJoCo threads
+        cluster = LocalCluster(
+            n_workers=min(len(blocks), os.cpu_count() or 1), threads_per_worker=1, processes=True
+        )
+        client = Client(cluster)
+    else:
+        client = Client(scheduler, timeout="20s")
+    progress.message(f"dask: {len(blocks)} block tasks on {client.dashboard_link or scheduler}")
+    try:
+        futures = [
+            client.submit(
+                _run_block, config_json, str(out.absolute()), b, [s for s in b if s in pending], pure=False
+            )
+            for b in blocks
+        ]
+        t0 = time.perf_counter()
+        steps = 0
+        for fut in as_completed(futures):
+            res = fut.result()
+            report.trained += res["seeds"]
+            report.train_time_s += res["train_s"]
+            report.rollout_time_s += res["rollout_s"]
+            steps += len(res["errors"]) * per_seed
+            err = float(np.mean(list(res["errors"].values())))
+            progress.update(
+                steps=len(res["errors"]) * per_seed,
+                steps_per_s=steps / (time.perf_counter() - t0),
+                joint_angle_error_deg=err,
+            )
+            progress.seeds_done(res["seeds"], [res["errors"][s] for s in res["seeds"]])
+    except KeyboardInterrupt:
+        client.cancel(futures)
+        raise RunInterrupted("stopped; finished blocks are in the store") from None
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,238 @@
+"""`diversity run` stores: schema, validator, resume, refusals, bad inputs, Dask.
+
+One tiny 4-seed elbow run (seconds of training) is shared by the tests in this module.
+"""
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+from typer.testing import CliRunner
+
+from diversity.cli import app
+from diversity.config import ConfigError, RunConfig, load_config
+from diversity.pipeline import run
+from diversity.store import StoreError, validate_store
+
+# 4 envs x 32 steps x 3 iterations per seed, small networks, a 1 s rollout
+TINY = RunConfig(
+    seeds=(0, 1, 2, 3),
+    steps=4 * 32 * 3,
+    n_envs=4,
+    cycles=0.5,
+    block_size=2,
+    checkpoint_every=1,
+    train={"ppo": {"hidden": [32, 32]}},
+)
+TINY_TOML = """
+seeds = 4
+steps = 384
+n_envs = 4
+cycles = 0.5
+block_size = 2
+checkpoint_every = 1
+[ppo]
+hidden = [32, 32]
+"""
+
+
+def _tree_bytes(path, skip_root=False):
+    """sha256 of every file under ``path`` (the root zarr.json optionally left out)."""
+    out = {}
+    for f in sorted(path.rglob("*")):
+        rel = f.relative_to(path).as_posix()
+        if f.is_file() and not (skip_root and rel == "zarr.json"):
+            out[rel] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tiny.zarr"
+    report = run(TINY, out)
+    assert report.trained == [0, 1, 2, 3] and report.completed == [0, 1, 2, 3]
+    return out
+
+
+def test_store_opens_with_documented_schema(store):
+    ds = xr.open_zarr(store)  # plain xarray, consolidated metadata
+    assert {"seed", "time", "muscle", "joint", "component", "iteration"} <= set(ds.dims)
+    assert ds.sizes["seed"] == 4 and ds.sizes["muscle"] == 6 and ds.sizes["joint"] == 2
+    assert ds["seed"].values.tolist() == [0, 1, 2, 3]
+    assert list(ds["joint"].values) == ["r_shoulder_elev", "r_elbow_flex"]
+    assert list(ds["muscle"].values)[:2] == ["TRIlong", "TRIlat"]
+    assert ds["activation"].dims == ("seed", "time", "muscle")
+    assert ds["joint_angle"].dims == ("seed", "time", "joint")
+    assert ds["reference_joint_angle"].dims == ("time", "joint")
+    # time in seconds at the control rate; 0.5 cycle of the 2 s flexion motion
+    np.testing.assert_allclose(np.diff(ds["time"].values), 0.01)
+    assert ds.sizes["time"] == 100 and ds["time"].attrs["units"] == "s"
+    for name, v in ds.data_vars.items():
+        assert "units" in v.attrs and "long_name" in v.attrs, name
+    assert ds["activation"].attrs["units"] == "1" and ds["muscle_force"].attrs["units"] == "N"
+    assert ds["joint_angle_error"].attrs["units"] == "deg"
+    # chunks one seed wide, so concurrent writers never share a chunk
+    assert ds["activation"].encoding["chunks"][0] == 1
+    a = ds.attrs
+    assert a["schema_version"] == "1" and a["Conventions"].startswith("CF-")
+    assert a["model"] == "elbow" and a["motion"] == "elbow_flexion" and len(a["model_hash"]) == 16
+    cfg = json.loads(a["config"])
+    assert (
+        cfg["seeds"] == [0, 1, 2, 3]
+        and cfg["reward"] == "exp"
+        and cfg["train_resolved"]["total_steps"] == 384
+    )
+    assert a["created"] <= a["updated"] and a["package_version"]
+    # real data: activations in [0, 1], joint angles near the reference, all seeds completed
+    act = ds["activation"].values
+    assert np.all((act >= 0) & (act <= 1)) and not np.isnan(act).any()
+    assert ds["completed"].values.tolist() == [1, 1, 1, 1]
+    err = np.abs(ds["joint_angle"] - ds["reference_joint_angle"]).mean(("time", "joint"))
+    assert np.all(np.degrees(err.values) < 90)
+    assert validate_store(store) == []
+
+
+def test_info_json_and_api(store):
+    import diversity
+
+    res = CliRunner().invoke(app, ["info", str(store), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["completed_seeds"] == [0, 1, 2, 3] and info["n_seeds"] == 4
+    assert info["model"] == "elbow" and info["motion"] == "elbow_flexion" and info["problems"] == []
+    m = info["metrics"]["joint_angle_error"]
+    ds = diversity.open_store(store)
+    per_seed = ds["joint_angle_error"].mean("time").values
+    assert m["median"] == pytest.approx(float(np.median(per_seed)), rel=1e-5)
+    q1, q3 = np.percentile(per_seed, [25, 75])
+    assert m["iqr"] == pytest.approx(float(q3 - q1), rel=1e-4, abs=1e-6)
+    assert diversity.info(store)["completed_seeds"] == [0, 1, 2, 3]
+
+
+def test_validator_names_what_is_wrong(store, tmp_path):
+    missing = tmp_path / "missing.zarr"
+    shutil.copytree(store, missing)
+    shutil.rmtree(missing / "activation")
+    with pytest.warns(UserWarning, match="onsolidated"):
+        zarr.consolidate_metadata(missing)
+    problems = validate_store(missing)
+    assert any("'activation' is missing" in p for p in problems), problems
+
+    bad_flag = tmp_path / "flag.zarr"
+    shutil.copytree(store, bad_flag)
+    zarr.open_array(bad_flag / "completed", mode="r+")[1] = 3
+    assert any("completed[seed=1] = 3" in p for p in validate_store(bad_flag))
+
+    unwritten = tmp_path / "unwritten.zarr"
+    shutil.copytree(store, unwritten)
+    shutil.rmtree(unwritten / "joint_angle" / "c" / "2")  # seed 2's chunk gone, flag still 1
+    assert any(
+        "seed 2 is marked completed but 'joint_angle' holds no data" in p for p in validate_store(unwritten)
+    )
+
+    res = CliRunner().invoke(app, ["info", str(bad_flag)])
+    assert res.exit_code == 1 and "completed[seed=1] = 3" in res.output
+
+
+def test_rerun_resumes_and_other_runs_are_refused(store, tmp_path):
+    copy = tmp_path / "again.zarr"
+    shutil.copytree(store, copy)
+    before = _tree_bytes(copy)
+    report = run(TINY, copy)  # everything done: nothing trained, no chunk rewritten
+    assert report.trained == [] and report.skipped == [0, 1, 2, 3]
+    after = _tree_bytes(copy)
+    assert {k: v for k, v in after.items() if k != "zarr.json"} == {
+        k: v for k, v in before.items() if k != "zarr.json"
+    }
+
+    before = _tree_bytes(copy)
+    with pytest.raises(StoreError, match="different run.*reward"):
+        run(TINY.replace(reward="add"), copy)
+    assert _tree_bytes(copy) == before  # refused before touching anything
+
+    # a damaged store is reported, never silently overwritten
+    zarr.open_array(copy / "completed", mode="r+")[0] = 7
+    before = _tree_bytes(copy)
+    with pytest.raises(StoreError, match="damaged.*completed\\[seed=0\\] = 7"):
+        run(TINY, copy)
+    assert _tree_bytes(copy) == before
+
+
+def _cli(*args):
+    return CliRunner().invoke(app, ["run", *args])
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--model", "nosuchmodel"], "nosuchmodel"),
+        (["--motion", "nosuchmotion"], "no demo motion 'nosuchmotion'"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--seed-list", "1,x"], "'x' is not a seed id"),
+        (["--algo", "sac"], "algo must be one of"),
+        (["--scheduler", "nowhere"], "scheduler"),
+    ],
+)
+def test_bad_inputs_fail_fast_with_one_line(store, tmp_path, args, message):
+    copy = tmp_path / "keep.zarr"
+    shutil.copytree(store, copy)
+    before = _tree_bytes(copy)
+    res = _cli("--out", str(copy), *args)
+    assert res.exit_code == 2, res.output
+    assert message in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert _tree_bytes(copy) == before
+
+
+def test_mismatched_motion_unwritable_out_and_other_store(store, tmp_path):
+    from emulator.demos import find_demo
+
+    res = _cli("--motion", str(find_demo("walk", "myolegs")), "--out", str(tmp_path / "x.zarr"))
+    assert res.exit_code == 2 and "joint 'root' is not in model 'elbow'" in res.output, res.output
+    assert not (tmp_path / "x.zarr").exists()
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    res = _cli("--out", str(blocker / "store.zarr"))
+    assert res.exit_code == 2 and "cannot write here" in res.output, res.output
+
+    res = _cli("--out", str(blocker))
+    assert res.exit_code == 2 and "not a directory" in res.output
+
+    other = tmp_path / "other.zarr"
+    shutil.copytree(store, other)
+    before = _tree_bytes(other)
+    res = _cli("--out", str(other), "--reward", "add")
+    assert res.exit_code == 2 and "different run" in res.output and "--force" in res.output
+    assert _tree_bytes(other) == before
+
+
+def test_toml_config_and_its_errors(tmp_path):
+    f = tmp_path / "run.toml"
+    f.write_text(TINY_TOML)
+    cfg, opts = load_config(f)
+    assert cfg.identity() == TINY.identity() and opts == {}
+    f.write_text(TINY_TOML + "\n[ppo]\nwidth = 3\n")
+    with pytest.raises(ConfigError, match="run.toml"):
+        load_config(f)
+    f.write_text("seeds = 0\n")
+    with pytest.raises(ConfigError, match="seeds must be >= 1"):
+        load_config(f)
+    f.write_text("colour = 'red'\n")
+    with pytest.raises(ConfigError, match="unknown keys \\['colour'\\]"):
+        load_config(f)
+
+
+def test_dask_local_cluster_writes_the_same_store(store, tmp_path):
+    """Two Dask worker processes, one seed block each, give the in-process store's numbers."""
+    out = tmp_path / "dask.zarr"
+    report = run(TINY, out, scheduler="local")
+    assert sorted(report.trained) == [0, 1, 2, 3]
+    a, b = xr.open_zarr(store), xr.open_zarr(out)
+    assert validate_store(out) == []
+    for name in ("activation", "joint_angle", "muscle_force", "joint_angle_error", "train_reward"):
+        np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert b.attrs["identity"] == a.attrs["identity"]
