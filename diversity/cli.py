@@ -417,6 +417,91 @@ def info(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def analyze(
+    store: str = typer.Argument(..., help="A store written by `diversity run`."),
+    out: str = typer.Option(..., "--out", help="Directory for summary.json and the CSV tables."),
+    emg: str | None = typer.Option(
+        None, "--emg", help="Measured EMG CSV (percent + one column per channel)."
+    ),
+    emg_map: str | None = typer.Option(None, "--emg-map", help="TOML channel -> muscles map."),
+    grf: str | None = typer.Option(
+        None, "--grf", help="Measured GRF CSV (percent + components, body weights)."
+    ),
+    max_lag: int = typer.Option(0, "--max-lag", help="Allowed EMG lag, +/- percent of the cycle."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for confidence intervals."),
+):
+    """Tracking, PCA, EMG/GRF comparison and solution-space analysis: summary.json + CSV tables.
+
+    A walking store on myolegs/myofullbody is compared with the shipped measured walking data
+    unless --emg/--grf are given.
+    """
+    from diversity.analysis.measured import MeasuredError
+    from diversity.analysis.report import analyze as run_analysis
+    from diversity.store import StoreError, open_store
+
+    try:
+        summary = run_analysis(
+            open_store(store), out, emg=emg, emg_map_file=emg_map, grf=grf, max_lag_pct=max_lag, n_boot=n_boot
+        )
+    except (StoreError, MeasuredError, ValueError) as e:
+        _fail(e)
+        return
+    from rich.console import Console
+
+    con = Console()
+    con.print(f"wrote {out}/summary.json and {len(summary['tables'])} tables", highlight=False, markup=False)
+    for family, res in summary["pca"].items():
+        con.print(
+            f"PCA {family}: {res['n_components_90']} components for 90 %, {res['n_components_95']} for 95 % "
+            f"({res['n_policies']} policies)",
+            highlight=False,
+            markup=False,
+        )
+    for row in summary.get("emg", {}).get("channels", []):
+        con.print(
+            f"EMG {row['channel']}: r = {row['r']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]",
+            highlight=False,
+            markup=False,
+        )
+    for row in summary.get("grf", {}).get("components", []):
+        con.print(
+            f"GRF {row['component']}: r = {row['r']:.2f}, RMSE {row['rmse_bw']:.3f} BW",
+            highlight=False,
+            markup=False,
+        )
+    d = summary["solution_space"].get("dispersion")
+    if d:
+        con.print(
+            f"dispersion muscle / kinematics = {d['ratio']:.2f} (p = {d['p_value']:.3g}, {d['n_pairs']} pairs)",
+            highlight=False,
+            markup=False,
+        )
+
+
+@app.command()
+def figures(
+    store: str = typer.Argument(..., help="A store written by `diversity run`."),
+    out: str = typer.Option(..., "--out", help="Directory for the figures."),
+    fmt: str = typer.Option("pdf", "--format", help="pdf | svg | png."),
+):
+    """Every figure for a store (tracking box plots, joint angles, PCA, EMG/GRF vs measured,
+    policy clusters, diversity index)."""
+    from diversity.analysis.measured import MeasuredError
+    from diversity.figures import write_figures
+    from diversity.store import StoreError, open_store
+
+    try:
+        if fmt not in ("pdf", "svg", "png"):
+            raise ValueError(f"--format must be pdf, svg or png, got {fmt!r}")
+        paths = write_figures(open_store(store), out, fmt)
+    except (StoreError, MeasuredError, ValueError) as e:
+        _fail(e)
+        return
+    for p in paths:
+        typer.echo(str(p))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -47,9 +47,7 @@ class RichProgress(Progress):
         self.n_seeds, self.n_done, self.total = n_seeds, n_done, max(total_steps, 1)
         self.done_steps, self.rate, self.err = 0, 0.0, float("nan")
         self.t0 = self._last_log = time.perf_counter()
-        self.console.print(
-            f"[bold]{store}[/]: {n_seeds} seeds, {n_done} already completed, {total_steps:,} env steps to run"
-        )
+        self._print(f"{store}: {n_seeds} seeds, {n_done} already completed, {total_steps:,} env steps to run")
         if self.live:
             self._bar = Progress(
                 TextColumn("seeds {task.fields[done]}/{task.fields[n]}"),
@@ -79,11 +77,9 @@ class RichProgress(Progress):
         self._last_log = now = time.perf_counter()
         frac = min(self.done_steps / self.total, 1.0)
         eta = (now - self.t0) * (1 - frac) / frac if frac > 0 else float("nan")
-        self.console.print(
+        self._print(
             f"seeds {self.n_done}/{self.n_seeds}  {100 * frac:3.0f}%  {self.rate:,.0f} steps/s  "
-            f"joint err {self.err:.2f} deg  elapsed {now - self.t0:.0f} s  ETA {eta:.0f} s",
-            highlight=False,
-            markup=False,
+            f"joint err {self.err:.2f} deg  elapsed {now - self.t0:.0f} s  ETA {eta:.0f} s"
         )
 
     def seeds_done(self, seeds, joint_angle_error_deg):
@@ -92,16 +88,17 @@ class RichProgress(Progress):
             self._bar.update(self._task, done=self.n_done)
         errs = ", ".join(f"{s}: {e:.2f}" for s, e in zip(seeds, joint_angle_error_deg, strict=True))
         line = f"wrote seeds {errs} (rollout joint-angle error, deg)"
-        if self._bar is not None:
-            self._bar.console.print(line, highlight=False, markup=False)
-        else:
-            self.console.print(line, highlight=False, markup=False)
+        self._print(line)
+        if self._bar is None:
             self._log()
 
     def message(self, text):
-        (self._bar.console if self._bar is not None else self.console).print(
-            text, highlight=False, markup=False
-        )
+        self._print(text)
+
+    def _print(self, text: str) -> None:
+        # plain text (paths and seed lists are not markup), one line however narrow the log
+        console = self._bar.console if self._bar is not None else self.console
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def close(self):
         if self._bar is not None:

@@ -1,0 +1,196 @@
+"""Measured reference data: EMG envelopes and GRF over the gait cycle, and channel-to-muscle maps.
+
+Shipped set ``walking`` (``datasets/measured/walking/``, built from Falisse et al. 2019's
+``ExperimentalData.mat`` by ``python -m diversity.analysis.measured``):
+
+- ``emg.csv``: ``percent`` (0-100, right heel strike to the next), then one column per EMG
+  channel (mean over 11 trials, arbitrary units: compare shapes) and ``<channel>_sd``.
+- ``grf.csv``: ``percent``, ``anterior_posterior``, ``vertical``, ``medio_lateral`` (+ ``_sd``),
+  right foot, in body weights (the source's percent / 100).
+- ``emg_map_<model>.toml``: ``[channels]`` table, channel -> list of model muscles (their mean
+  activation is compared with the channel).
+
+The EMG CSV layout is also what :func:`read_emg_csv` accepts from users.
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "MEASURED_FOR_MOTION",
+    "MeasuredError",
+    "emg_map",
+    "measured_dir",
+    "measured_set",
+    "read_curve_csv",
+    "read_emg_csv",
+    "read_emg_map",
+]
+
+# which shipped measured set belongs to which shipped motion
+MEASURED_FOR_MOTION = {"walk": "walking"}
+GRF_COMPONENTS = ("anterior_posterior", "vertical", "medio_lateral")
+
+
+class MeasuredError(ValueError):
+    """A measured-data file or map that cannot be used; the message names the file and field."""
+
+
+def measured_dir(name: str = "walking") -> Path:
+    from emulator.demos import datasets_dir
+
+    d = datasets_dir() / "measured" / name
+    if not d.is_dir():
+        have = sorted(p.name for p in (datasets_dir() / "measured").glob("*") if p.is_dir())
+        raise MeasuredError(f"no measured data set {name!r} (shipped: {have})")
+    return d
+
+
+def read_curve_csv(path: str | Path, dim: str) -> xr.Dataset:
+    """A gait-cycle CSV (first column ``percent``, then one column per channel, optional
+    ``<channel>_sd``) -> Dataset with ``mean`` and ``sd`` ``[percent, dim]``, resampled to
+    101 points (0, 1, ..., 100 %)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MeasuredError(f"{path}: no such file")
+    with open(path, newline="") as f:
+        rows = list(csv.reader(row for row in f if row.strip() and not row.startswith("#")))
+    if len(rows) < 3:
+        raise MeasuredError(f"{path}: expected a header and at least 2 rows, got {len(rows)} lines")
+    header = [h.strip() for h in rows[0]]
+    if header[0].lower() not in ("percent", "gait_cycle_percent", "%"):
+        raise MeasuredError(f"{path}: first column must be 'percent' (gait cycle 0-100), got {header[0]!r}")
+    try:
+        table = np.array(
+            [[float(x) if x.strip() not in ("", "nan", "NaN") else np.nan for x in r] for r in rows[1:]]
+        )
+    except ValueError as e:
+        raise MeasuredError(f"{path}: non-numeric value ({e})") from None
+    if table.shape[1] != len(header):
+        raise MeasuredError(f"{path}: rows have {table.shape[1]} values, header has {len(header)} columns")
+    pct = table[:, 0]
+    if np.any(np.diff(pct) <= 0) or pct[0] < -1e-9 or pct[-1] > 100 + 1e-9:
+        raise MeasuredError(f"{path}: 'percent' must increase within 0-100")
+    names = [h for h in header[1:] if not h.endswith("_sd")]
+    grid = np.linspace(0.0, 100.0, 101)
+
+    def col(name):
+        y = table[:, header.index(name)]
+        ok = ~np.isnan(y)
+        return np.interp(grid, pct[ok], y[ok]) if ok.sum() >= 2 else np.full(101, np.nan)
+
+    mean = np.stack([col(n) for n in names], axis=1)
+    sd = np.stack([col(f"{n}_sd") if f"{n}_sd" in header else np.full(101, np.nan) for n in names], axis=1)
+    coords = {"percent": ("percent", grid, {"units": "%", "long_name": "gait cycle"}), dim: names}
+    return xr.Dataset(
+        {"mean": (("percent", dim), mean), "sd": (("percent", dim), sd)},
+        coords=coords,
+        attrs={"source": str(path)},
+    )
+
+
+def read_emg_csv(path: str | Path) -> xr.Dataset:
+    """Measured EMG envelopes: ``mean``/``sd`` ``[percent, channel]`` (see module docstring)."""
+    return read_curve_csv(path, "channel")
+
+
+def read_emg_map(path: str | Path, muscles: list[str] | None = None) -> dict[str, list[str]]:
+    """``{channel: [muscle, ...]}`` from a TOML map; with ``muscles``, every named muscle must
+    exist in the model."""
+    path = Path(path)
+    if not path.is_file():
+        raise MeasuredError(f"{path}: no such EMG map file")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise MeasuredError(f"{path}: not valid TOML ({e})") from None
+    table = raw.get("channels")
+    if not isinstance(table, dict) or not table:
+        raise MeasuredError(f"{path}: needs a [channels] table of channel = [muscles]")
+    out = {}
+    for ch, ms in table.items():
+        ms = [ms] if isinstance(ms, str) else ms
+        if not isinstance(ms, list) or not ms or not all(isinstance(m, str) for m in ms):
+            raise MeasuredError(f"{path}: channel {ch!r} must map to a list of muscle names")
+        if muscles is not None:
+            bad = [m for m in ms if m not in set(muscles)]
+            if bad:
+                raise MeasuredError(f"{path}: channel {ch!r} names muscles not in the model: {bad}")
+        out[ch] = list(ms)
+    return out
+
+
+def emg_map(model: str, name: str = "walking") -> Path:
+    """The shipped channel-to-muscle map for ``model`` in measured set ``name``."""
+    f = measured_dir(name) / f"emg_map_{model}.toml"
+    if not f.is_file():
+        raise MeasuredError(f"no shipped EMG map for model {model!r} in {name!r}; pass --emg-map FILE")
+    return f
+
+
+def measured_set(name: str = "walking") -> dict:
+    """``{"emg": Dataset [percent, channel], "grf": Dataset [percent, component] (body weights),
+    "dir": Path}`` for a shipped set."""
+    d = measured_dir(name)
+    return {"emg": read_emg_csv(d / "emg.csv"), "grf": read_curve_csv(d / "grf.csv", "component"), "dir": d}
+
+
+# ---------------------------------------------------------------------------------------------
+# building the shipped files from the source data
+
+
+def build_walking(out_dir: Path | None = None) -> list[Path]:
+    """Write ``emg.csv`` and ``grf.csv`` from ``walking-falisse2019/ExperimentalData.mat``."""
+    import scipy.io as sio
+
+    from emulator.demos import datasets_dir
+
+    src = datasets_dir() / "walking-falisse2019" / "ExperimentalData.mat"
+    mat = sio.loadmat(src, squeeze_me=True, struct_as_record=False)["ExperimentalData"]
+    out_dir = Path(out_dir or datasets_dir() / "measured" / "walking")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    emg, grf = mat.EMG.subject1, mat.GRFs.subject1
+    n = emg.mean.shape[0]
+    pct = np.linspace(0.0, 100.0, n)
+    written = []
+    channels = [str(c) for c in emg.colheaders]
+    written.append(
+        _write_csv(
+            out_dir / "emg.csv",
+            ["percent", *channels, *(f"{c}_sd" for c in channels)],
+            np.column_stack([pct, emg.mean, emg.std]),
+            f"# EMG envelopes, right leg, mean and SD over trials (arbitrary units); source: {src.name}",
+        )
+    )
+    # source columns Fore-aft, Vertical, Lateral in % body weight
+    order = [list(grf.colheaders).index(c) for c in ("Fore-aft", "Vertical", "Lateral")]
+    written.append(
+        _write_csv(
+            out_dir / "grf.csv",
+            ["percent", *GRF_COMPONENTS, *(f"{c}_sd" for c in GRF_COMPONENTS)],
+            np.column_stack([pct, grf.mean[:, order] / 100.0, grf.std[:, order] / 100.0]),
+            f"# GRF, right foot, body weights, mean and SD over trials; source: {src.name}",
+        )
+    )
+    return written
+
+
+def _write_csv(path: Path, header: list[str], table: np.ndarray, comment: str) -> Path:
+    with open(path, "w", newline="") as f:
+        f.write(comment + "\n")
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        for row in table:
+            w.writerow([f"{x:.6g}" for x in row])
+    return path
+
+
+if __name__ == "__main__":
+    for p in build_walking():
+        print(p)

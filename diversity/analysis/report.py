@@ -1,0 +1,169 @@
+"""``diversity analyze``: every analysis of a store, as tables (CSV) and one ``summary.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import emg as emg_lib
+from . import gait, pca, solution_space, tracking
+from . import grf as grf_lib
+from .measured import MEASURED_FOR_MOTION, emg_map, measured_set, read_curve_csv, read_emg_csv, read_emg_map
+
+__all__ = ["analyze", "cycle_means"]
+
+
+def cycle_means(ds: xr.Dataset, variable: str, foot: str = "right") -> tuple[xr.DataArray, str]:
+    """Per-seed mean cycle ``[seed, percent, ...]`` of ``variable`` (completed seeds), cut at
+    ``foot``'s heel strikes when the store has GRF and every seed has a full cycle, else at the
+    reference motion's period. Returns (cycles, how)."""
+    ds = tracking.completed(ds)
+    if "grf" in ds:
+        cyc = gait.gait_cycles(ds, variable, foot=foot)
+        if cyc.sizes["cycle"] > 0 and not cyc.isnull().all(("cycle", *cyc.dims[2:])).any():
+            return cyc.mean("cycle", skipna=True), f"gait cycles ({foot} heel strike)"
+    return gait.motion_cycles(ds, variable).mean("cycle", skipna=True), "motion cycles"
+
+
+def analyze(
+    ds: xr.Dataset,
+    out_dir: str | Path | None = None,
+    *,
+    emg: str | Path | None = None,
+    emg_map_file: str | Path | None = None,
+    grf: str | Path | None = None,
+    max_lag_pct: int = 0,
+    n_boot: int = 1000,
+) -> dict:
+    """Run the analyses; with ``out_dir``, write ``summary.json`` and the CSV tables there.
+
+    Measured data default to the set shipped for the store's motion (``walk`` -> the Falisse
+    2019 walking EMG and GRF with the model's channel map); ``emg``/``emg_map_file``/``grf``
+    override them."""
+    ds = tracking.completed(ds)
+    if ds.sizes["seed"] == 0:
+        raise ValueError("the store has no completed seeds to analyse")
+    tables: dict[str, pd.DataFrame] = {}
+    summary: dict = {
+        "model": ds.attrs.get("model"),
+        "motion": ds.attrs.get("motion"),
+        "n_seeds": int(ds.sizes["seed"]),
+    }
+
+    track = tracking.tracking_table(ds)
+    tables["tracking"] = track
+    tables["tracking_distribution"] = tracking.distribution(track)
+    summary["tracking"] = {
+        "per_seed": track.drop(columns=["motion", "model"]).to_dict(orient="records"),
+        "distribution": tables["tracking_distribution"].to_dict(orient="records"),
+    }
+
+    summary["pca"] = {}
+    for family in pca.FAMILIES:
+        if pca.FAMILIES[family] not in ds or ds.sizes["seed"] < 2:
+            continue
+        res = pca.pca_explained(pca.family_matrix(ds, family))
+        summary["pca"][family] = res
+        tables[f"pca_{family}"] = pd.DataFrame(
+            {
+                "component": np.arange(1, len(res["explained_variance_ratio"]) + 1),
+                "explained_variance_ratio": res["explained_variance_ratio"],
+                "cumulative": res["cumulative"],
+            }
+        )
+
+    act, how = cycle_means(ds, "activation")
+    kin, _ = cycle_means(ds, "joint_angle")
+    summary["cycles"] = how
+
+    # measured data: flags, else the set shipped for this motion
+    measured = None
+    name = MEASURED_FOR_MOTION.get(str(ds.attrs.get("motion")))
+    if emg is None and grf is None and name is not None:
+        measured = measured_set(name)
+    emg_data = read_emg_csv(emg) if emg is not None else (measured["emg"] if measured else None)
+    if emg_data is not None:
+        map_path = emg_map_file or emg_map(str(ds.attrs.get("model")), name or "walking")
+        mapping = read_emg_map(map_path, list(ds["muscle"].values))
+        sim = emg_lib.simulated_channels(act.expand_dims(cycle=[0], axis=1), mapping)
+        tables["emg_correlation"] = emg_lib.emg_correlation(sim, emg_data["mean"], max_lag_pct, n_boot)
+        summary["emg"] = {
+            "map": str(map_path),
+            "cycles": how,
+            "channels": tables["emg_correlation"].to_dict("records"),
+        }
+    grf_data = (
+        read_curve_csv(grf, "component") if grf is not None else (measured["grf"] if measured else None)
+    )
+    if grf_data is not None and "grf" in ds:
+        bw = grf_lib.grf_body_weights(ds).sel(foot="right")
+        sim_grf, _ = cycle_means(ds.assign(grf_bw=bw), "grf_bw")
+        tables["grf_comparison"] = grf_lib.grf_comparison(sim_grf, grf_data["mean"])
+        summary["grf"] = {
+            "foot": "right",
+            "units": "BW",
+            "components": tables["grf_comparison"].to_dict("records"),
+        }
+
+    # solution space
+    space: dict = {}
+    if ds.sizes["seed"] >= 2:
+        space["dispersion"] = solution_space.dispersion_ratio(act.values, kin.values)
+        clusters = solution_space.cluster_policies(act.values)
+        space["clusters"] = {
+            "n_clusters": clusters["n_clusters"],
+            "silhouette": clusters["silhouette"],
+            "labels": {
+                str(s): int(label) for s, label in zip(ds["seed"].values, clusters["labels"], strict=True)
+            },
+        }
+        syn = [solution_space.synergies(a) for a in act.values]
+        i, j = np.triu_indices(len(syn), k=1)
+        sims = [
+            solution_space.synergy_similarity(syn[a]["weights"], syn[b]["weights"])
+            for a, b in zip(i, j, strict=True)
+        ]
+        space["synergies"] = {
+            "k_per_seed": {str(s): x["k"] for s, x in zip(ds["seed"].values, syn, strict=True)},
+            "vaf_per_seed": {str(s): x["vaf"] for s, x in zip(ds["seed"].values, syn, strict=True)},
+            "similarity_mean": float(np.mean(sims)),
+            "similarity_min": float(np.min(sims)),
+        }
+        # policies that track equally well: mean joint-angle error within 1.5x the median
+        err = track["joint_angle_error"].to_numpy()
+        good = err <= 1.5 * np.median(err)
+        div = solution_space.diversity_index(act.values[good], list(ds["muscle"].values))
+        tables["diversity_index"] = div
+        space["diversity_index"] = {
+            "seeds": [int(s) for s in ds["seed"].values[good]],
+            "rule": "seeds with mean joint-angle error <= 1.5 x the median",
+            "top_muscles": div.head(10).to_dict("records"),
+        }
+    summary["solution_space"] = space
+
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name_, table in tables.items():
+            table.to_csv(out / f"{name_}.csv", index=False)
+        (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
+    summary["tables"] = tables
+    return summary
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items() if k != "tables"}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating | float):
+        return None if np.isnan(x) else float(x)
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    return x
