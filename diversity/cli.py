@@ -466,7 +466,7 @@ def analyze(
         )
     for row in summary.get("grf", {}).get("components", []):
         con.print(
-            f"GRF {row['component']}: r = {row['r']:.2f}, RMSE {row['rmse_bw']:.3f} BW",
+            f"GRF {row['direction']}: r = {row['r']:.2f}, RMSE {row['rmse_bw']:.3f} BW",
             highlight=False,
             markup=False,
         )

@@ -142,7 +142,7 @@ def emg_panels(simulated, measured, r_table=None, axes=None):
 
 def grf_panels(simulated, measured, r_table=None, axes=None):
     """Fig. 5c: GRF components in body weights, simulated mean +/- SD vs measured."""
-    return _cycle_panels(simulated, measured, r_table, "component", "GRF (BW)", axes, "measured")
+    return _cycle_panels(simulated, measured, r_table, "direction", "GRF (BW)", axes, "measured")
 
 
 def pca_explained(results: dict, ax=None):

@@ -138,7 +138,7 @@ def measured_set(name: str = "walking") -> dict:
     """``{"emg": Dataset [percent, channel], "grf": Dataset [percent, component] (body weights),
     "dir": Path}`` for a shipped set."""
     d = measured_dir(name)
-    return {"emg": read_emg_csv(d / "emg.csv"), "grf": read_curve_csv(d / "grf.csv", "component"), "dir": d}
+    return {"emg": read_emg_csv(d / "emg.csv"), "grf": read_curve_csv(d / "grf.csv", "direction"), "dir": d}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def analyze(
             "channels": tables["emg_correlation"].to_dict("records"),
         }
     grf_data = (
-        read_curve_csv(grf, "component") if grf is not None else (measured["grf"] if measured else None)
+        read_curve_csv(grf, "direction") if grf is not None else (measured["grf"] if measured else None)
     )
     if grf_data is not None and "grf" in ds:
         bw = grf_lib.grf_body_weights(ds).sel(foot="right")
