@@ -422,7 +422,14 @@ def analyze(
     store: str = typer.Argument(..., help="A store written by `diversity run`."),
     out: str = typer.Option(..., "--out", help="Directory for summary.json and the CSV tables."),
     emg: str | None = typer.Option(
-        None, "--emg", help="Measured EMG CSV (percent + one column per channel)."
+        None,
+        "--emg",
+        help="Measured EMG: CSV (percent + one column per channel) or C3D (EMG analog channels).",
+    ),
+    emg_cycle: str | None = typer.Option(
+        None,
+        "--emg-cycle",
+        help="For a C3D --emg: the cycle window 'T0,T1' in seconds [default: whole trial].",
     ),
     emg_map: str | None = typer.Option(None, "--emg-map", help="TOML channel -> muscles map."),
     grf: str | None = typer.Option(
@@ -441,8 +448,22 @@ def analyze(
     from diversity.store import StoreError, open_store
 
     try:
+        window = None
+        if emg_cycle is not None:
+            try:
+                t0, t1 = (float(x) for x in emg_cycle.split(","))
+            except ValueError:
+                raise ValueError(f"--emg-cycle must be 'T0,T1' in seconds, got {emg_cycle!r}") from None
+            window = (t0, t1)
         summary = run_analysis(
-            open_store(store), out, emg=emg, emg_map_file=emg_map, grf=grf, max_lag_pct=max_lag, n_boot=n_boot
+            open_store(store),
+            out,
+            emg=emg,
+            emg_map_file=emg_map,
+            grf=grf,
+            max_lag_pct=max_lag,
+            n_boot=n_boot,
+            emg_cycle_s=window,
         )
     except (StoreError, MeasuredError, ValueError) as e:
         _fail(e)

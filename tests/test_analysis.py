@@ -281,3 +281,18 @@ def test_emg_envelope_follows_the_modulation():
     env = emg_lib.emg_envelope(raw[:, None], rate)[:, 0]
     assert env.max() == pytest.approx(1.0)
     assert scipy.stats.pearsonr(env[200:-200], modulation[200:-200]).statistic > 0.9
+
+
+def test_emg_from_a_real_c3d_file(tmp_path):
+    biomdp = pytest.importorskip("biomdp")
+    from pathlib import Path
+
+    src = Path(biomdp.__file__).parent / "tests" / "datasets" / "vicon_CMJ_kinem_kinet_emg.c3d"
+    emg = emg_lib.read_emg(src, cycle_s=(1.0, 6.0))
+    assert emg.sizes["channel"] == 16 and emg.sizes["percent"] == 101  # the 16 EMG analog channels
+    env = emg["mean"].values
+    assert (
+        np.all(env.max(0) <= 1.0 + 1e-9) and np.all(env.max(0) > 0.9) and env.min() > -0.05
+    )  # peak-normalised
+    with pytest.raises(MeasuredError, match="outside the recording"):
+        emg_lib.read_emg(src, cycle_s=(1.0, 60.0))

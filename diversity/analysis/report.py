@@ -12,7 +12,7 @@ import xarray as xr
 from . import emg as emg_lib
 from . import gait, pca, solution_space, tracking
 from . import grf as grf_lib
-from .measured import MEASURED_FOR_MOTION, emg_map, measured_set, read_curve_csv, read_emg_csv, read_emg_map
+from .measured import MEASURED_FOR_MOTION, emg_map, measured_set, read_curve_csv, read_emg_map
 
 __all__ = ["analyze", "cycle_means"]
 
@@ -38,12 +38,13 @@ def analyze(
     grf: str | Path | None = None,
     max_lag_pct: int = 0,
     n_boot: int = 1000,
+    emg_cycle_s: tuple[float, float] | None = None,
 ) -> dict:
     """Run the analyses; with ``out_dir``, write ``summary.json`` and the CSV tables there.
 
     Measured data default to the set shipped for the store's motion (``walk`` -> the Falisse
     2019 walking EMG and GRF with the model's channel map); ``emg``/``emg_map_file``/``grf``
-    override them."""
+    override them (``emg`` may be a C3D file: its EMG analog channels over ``emg_cycle_s``)."""
     ds = tracking.completed(ds)
     if ds.sizes["seed"] == 0:
         raise ValueError("the store has no completed seeds to analyse")
@@ -85,7 +86,9 @@ def analyze(
     name = MEASURED_FOR_MOTION.get(str(ds.attrs.get("motion")))
     if emg is None and grf is None and name is not None:
         measured = measured_set(name)
-    emg_data = read_emg_csv(emg) if emg is not None else (measured["emg"] if measured else None)
+    emg_data = (
+        emg_lib.read_emg(emg, emg_cycle_s) if emg is not None else (measured["emg"] if measured else None)
+    )
     if emg_data is not None:
         map_path = emg_map_file or emg_map(str(ds.attrs.get("model")), name or "walking")
         mapping = read_emg_map(map_path, list(ds["muscle"].values))
