@@ -144,6 +144,79 @@ def build_demo_motions(out_dir: Path | None = None, models: list[str] | None = N
     return written
 
 
+# The paper's repertoire from DeepMimic's clips (datasets/deepmimic/, zlib): clip -> loops?
+# walk and run already name the measured cycles, so their DeepMimic versions carry a suffix.
+REPERTOIRE = {
+    "walk": True,
+    "run": True,
+    "dance_a": True,
+    "dance_b": True,
+    "jump": False,
+    "cartwheel": False,
+    "spinkick": False,
+    "backflip": False,
+}
+LOWER_BODY_CLIPS = ("walk", "run", "jump")
+DEEPMIMIC_DIR = "deepmimic"
+
+
+def repertoire_name(clip: str) -> str:
+    return f"{clip}_deepmimic" if clip in ("walk", "run") else clip
+
+
+def deepmimic_clip(
+    model: MuscleModel, clip: str, data_dir: Path | None = None
+) -> tuple[ReferenceMotion, dict]:
+    """A DeepMimic clip retargeted onto ``model`` by keypoint IK (map ``deepmimic``), scaled to
+    the model, one vertical shift to the floor (flight phases kept), looped clips closed into a
+    cycle, resampled to 100 Hz. Returns (motion, retargeting report)."""
+    from .retarget import load_motion
+
+    path = (data_dir or datasets_dir()) / DEEPMIMIC_DIR / f"humanoid3d_{clip}.txt"
+    loop = REPERTOIRE.get(clip, False)
+    mot, report = _quiet(
+        load_motion, path, model, point_map="deepmimic", name=repertoire_name(clip), floor="shift"
+    )
+    if loop:
+        mot = mot.as_cycle(model)
+    # the seam ramp and resampling can overshoot a limit by a little: clip (couplings follow)
+    mot = mot.resample(model, DEMO_FPS).check_ranges(model, on_violation="clip")
+    mot = mot._replace(
+        source=f"DeepMimic humanoid3d_{clip}.txt (pybullet_data, zlib): motion capture, keypoint IK",
+        meta=dict(
+            mot.meta,
+            derived="retarget (map deepmimic, floor shift)"
+            + (" + as_cycle" if loop else "")
+            + " + resample 100 Hz",
+            keypoint_residual_cm=report["keypoint_residual_cm"],
+        ),
+    )
+    return mot, report
+
+
+def build_repertoire(out_dir: Path | None = None, models: list[str] | None = None, clips=None) -> list[Path]:
+    """(Re)build the DeepMimic repertoire: every clip on ``myofullbody``, the lower-body ones on
+    ``myolegs``; prints each clip's keypoint residual."""
+    base = datasets_dir()
+    out_dir = out_dir or base / "motions"
+    written = []
+    for model_name, names in (("myofullbody", tuple(REPERTOIRE)), ("myolegs", LOWER_BODY_CLIPS)):
+        if models and model_name not in models:
+            continue
+        model = load_model(model_name)
+        for clip in names:
+            if clips and clip not in clips:
+                continue
+            mot, report = deepmimic_clip(model, clip, base)
+            mot = mot._replace(meta=dict(mot.meta, model_hash=model.content_hash))
+            written.append(mot.save(out_dir / model_name / f"{repertoire_name(clip)}.npz"))
+            r = report["keypoint_residual_cm"]
+            print(
+                f"{model_name:12s} {clip:10s} keypoint residual mean {r['mean']:.2f} cm, max {r['max']:.2f} cm"
+            )
+    return written
+
+
 class DemoMotion(dict):
     """One row of :func:`list_demos`: name, model, file, n_frames, fps, duration_s, loop, source."""
 
@@ -196,5 +269,10 @@ def load_demo(name: str, model: MuscleModel) -> ReferenceMotion:
 
 
 if __name__ == "__main__":
-    for p in build_demo_motions(models=sys.argv[1:] or None):
-        print(p)
+    args = sys.argv[1:]
+    if args[:1] == ["repertoire"]:
+        for p in build_repertoire(models=args[1:] or None):
+            print(p)
+    else:
+        for p in build_demo_motions(models=args or None):
+            print(p)

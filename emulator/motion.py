@@ -177,6 +177,12 @@ class ReferenceMotion:
         if on_violation == "warn":
             return self
         apply_joint_couplings(model, q)
+        # a clipped driver can still carry a coupled follower past the follower's own (narrower)
+        # range (myofullbody's lumbar joints): clip those too; MuJoCo's limit wins over the
+        # equality in simulation as well
+        for jt in model.joints:
+            if jt.limited:
+                q[:, jt.qpos_index] = np.clip(q[:, jt.qpos_index], *jt.range)
         return self._replace(qpos=q, qvel=None, meta=dict(self.meta, clipped_joints=len(problems)))
 
     def velocities(self, model: MuscleModel) -> np.ndarray:

@@ -93,6 +93,8 @@ _SEGMENT_BODIES = {
     "forearm_{s}": ("radius_{s}", "{s}_ulna_radius_hand"),
     "hand_{s}": ("lunate_{s}", "hand_{s}", "{s}_ulna_radius_hand"),
 }
+# Landmarks fixed to the pelvis (their positions do not depend on any joint below the root).
+_PELVIS_FIXED = {"pelvis", "hip_r", "hip_l", "pelvis_front", "pelvis_back", "torso"}
 # Pairs whose distance estimates the subject-to-model scale (long bones first).
 _SCALE_PAIRS = [
     ("hip_{s}", "knee_{s}"),
@@ -751,6 +753,33 @@ def retarget_points(
         q0[a : a + 3] = R @ q0[a : a + 3] + t
         q0[a + 3 : a + 7] = qq
     weights = np.ones(len(targets))
+    q0_joints = model.standing_qpos.copy()
+
+    # pelvis-fixed keypoints: per frame, the root is first re-aligned to them (Kabsch), so fast
+    # whole-body rotations (a backflip at 16 fps turns ~40 deg per frame) do not leave the
+    # warm-started solver in a wrong local minimum
+    rigid = [i for i, k in enumerate(kp_names) if k in _PELVIS_FIXED]
+
+    def realign(q, goal_i):
+        if a is None or len(rigid) < 3:
+            return q
+        dst = goal_i[rigid]
+        ok = np.isfinite(dst).all(axis=1)
+        if ok.sum() < 3:
+            return q
+        src = solver.points(q, [targets[i] for i in rigid])[ok]
+        sv = np.linalg.svd(src - src.mean(0), compute_uv=False)
+        if sv[1] < 0.1 * sv[0]:  # (nearly) collinear: the rotation about that line is unknown
+            return q
+        R, t = _kabsch(src, dst[ok])
+        Rr = np.zeros(9)
+        mujoco.mju_quat2Mat(Rr, q[a + 3 : a + 7])
+        qq = np.zeros(4)
+        mujoco.mju_mat2Quat(qq, (R @ Rr.reshape(3, 3)).ravel())
+        q = q.copy()
+        q[a : a + 3] = R @ q[a : a + 3] + t
+        q[a + 3 : a + 7] = qq
+        return q
 
     def sweep(tg, goal, w, qstart):
         Q = np.empty((T, m.nq))
@@ -760,7 +789,14 @@ def retarget_points(
         for order in (range(first, T), range(first - 1, -1, -1)):
             q = q_first.copy()
             for i in order:
-                q, res[i] = solver.solve(q, tg, goal[i], w, iters=iterations)
+                q, res[i] = solver.solve(realign(q, G[i]), tg, goal[i], w, iters=iterations)
+                if a is not None and np.nanmean(res[i]) > 0.08:
+                    # lost track (a limb folded the wrong way): restart the joints from standing
+                    fresh = q0_joints.copy()
+                    fresh[a : a + 7] = q[a : a + 7]
+                    q2, r2 = solver.solve(realign(fresh, G[i]), tg, goal[i], w, iters=iterations * 5)
+                    if np.nanmean(r2) < np.nanmean(res[i]):
+                        q, res[i] = q2, r2
                 Q[i] = q
         return Q, res
 

@@ -12,6 +12,7 @@ suffix             reader                          returns
 ``.trc``           :func:`read_trc`                MarkerSet (metres, z up)
 ``.c3d``           :func:`read_c3d` (ezc3d)        MarkerSet (metres, z up)
 ``.bvh``           :func:`read_bvh`                MarkerSet of joint positions
+``.txt`` (JSON)    :func:`read_deepmimic`          MarkerSet (DeepMimic clip: joints, heels, toes)
 =================  ==============================  ======================================
 """
 
@@ -26,6 +27,7 @@ from .amass import read_amass
 from .base import CoordinateTable, FormatError, MarkerSet
 from .bvh import read_bvh
 from .c3d import AnalogChannels, read_c3d, read_c3d_analogs
+from .deepmimic import is_deepmimic, read_deepmimic
 from .opensim import read_coordinates, read_opensim_table, read_trc
 
 __all__ = [
@@ -35,17 +37,19 @@ __all__ = [
     "MarkerSet",
     "SUFFIXES",
     "is_amass",
+    "is_deepmimic",
     "read",
     "read_amass",
     "read_bvh",
     "read_c3d",
     "read_c3d_analogs",
+    "read_deepmimic",
     "read_coordinates",
     "read_opensim_table",
     "read_trc",
 ]
 
-SUFFIXES = (".npz", ".mot", ".sto", ".trc", ".c3d", ".bvh")
+SUFFIXES = (".npz", ".mot", ".sto", ".trc", ".c3d", ".bvh", ".txt")
 
 
 def is_amass(path: str | Path) -> bool:
@@ -85,4 +89,6 @@ def read(
         return read_c3d(p, up=up or "z")
     if suffix == ".bvh":
         return read_bvh(p, units=units or "cm", up=up or "y")
+    if suffix in (".txt", ".json") and is_deepmimic(p):
+        return read_deepmimic(p)
     raise FormatError(f"{p}: unknown motion format {suffix!r} (readable: {', '.join(SUFFIXES)})")
