@@ -523,6 +523,33 @@ def figures(
         typer.echo(str(p))
 
 
+@app.command()
+def render(
+    store: str = typer.Argument(..., help="A store written by `diversity run`."),
+    seed: int = typer.Option(..., "--seed", help="Which policy (seed id) to draw."),
+    out: str = typer.Option(..., "--out", help="Directory for the filmstrip (PNG, PDF) and the MP4."),
+    frames: int = typer.Option(6, "--frames", help="Frames in the filmstrip."),
+    width: int = typer.Option(320, help="Pixels per frame."),
+    height: int = typer.Option(320, help="Pixels per frame."),
+    video: bool = typer.Option(True, "--video/--no-video", help="Also write an MP4 of the whole rollout."),
+):
+    """Filmstrip and video of one stored policy: muscles coloured by activation beside the
+    reference pose. Offscreen rendering needs OSMesa (apt-get install libosmesa6) or EGL."""
+    from diversity.render import render_store
+    from diversity.store import StoreError
+    from emulator.render import RenderError
+
+    try:
+        if frames < 1:
+            raise ValueError(f"--frames must be >= 1, got {frames}")
+        paths = render_store(store, seed, out, n_frames=frames, width=width, height=height, video=video)
+    except (StoreError, RenderError, ValueError, *_motion_errors()) as e:
+        _fail(e)
+        return
+    for p in paths.values():
+        typer.echo(str(p))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -20,6 +20,15 @@ TRAIN_TABLES = ("env", "ppo", "qflex", "add", "exp")
 SCHEDULERS = "in-process (default), 'local' (a Dask LocalCluster) or 'tcp://HOST:PORT'"
 
 
+# Defaults per model size, used where the run does not set them: fewer environments per seed
+# (each step costs more physics) and wider networks (observations of 100s of muscles). Budgets
+# stay the learner's defaults: enough to see learning start, far from walking on a CPU.
+MODEL_DEFAULTS = {
+    "myolegs": {"n_envs": 16, "hidden": (256, 256)},
+    "myofullbody": {"n_envs": 8, "hidden": (512, 256)},
+}
+
+
 class ConfigError(ValueError):
     """A bad run option; the message names the option (and the file) and what was expected."""
 
@@ -38,7 +47,8 @@ class RunConfig:
             < 5 deg on every elbow seed in 150k steps) or ``add`` (adversarial, the paper's).
         steps: control steps per seed (None: the learner's default, PPO 150k, Qflex 40k).
         backend: physics backend, ``cpu`` (native MuJoCo threads) or ``mjx``.
-        n_envs: environments per seed (None: the learner's default).
+        n_envs: environments per seed (None: :data:`MODEL_DEFAULTS` for the model, else the
+            learner's default).
         cycles: motion cycles each trained policy is rolled out for (a non-cyclic motion runs
             once to its end).
         block_size: seeds trained together in one compiled program; a block is the unit of
@@ -92,15 +102,20 @@ class RunConfig:
         """The emulator's :class:`~emulator.train.TrainConfig` for this run."""
         from emulator.train import TrainConfig
 
+        size = MODEL_DEFAULTS.get(self.model, {})
+        train = {k: dict(v) for k, v in self.train.items()}
+        if "hidden" in size:
+            for agent in ("ppo", "qflex"):
+                train.setdefault(agent, {}).setdefault("hidden", size["hidden"])
         d = {
             "model": self.model,
             "motion": self.motion,
             "algo": self.algo,
             "reward": self.reward,
             "backend": self.backend,
-            "n_envs": self.n_envs,
+            "n_envs": self.n_envs if self.n_envs is not None else size.get("n_envs"),
             "total_steps": self.steps,
-            **self.train,
+            **train,
         }
         try:
             return TrainConfig.from_dict(d)

@@ -3,6 +3,8 @@
 Layers import only downward: models -> motion (+ formats, retarget, demos) -> physics -> env.
 """
 
+# MuJoCo picks its offscreen GL when first imported: choose it before anything imports mujoco
+from . import _gl  # noqa: F401
 from .demos import list_demos, load_demo, resolve_motion
 from .env import EnvConfig, EnvState, TrackingEnv
 from .models import BUILTIN_MODELS, ModelError, MuscleModel, describe, load_model

@@ -165,7 +165,10 @@ def ppo_loss(params, batch, config: PPOConfig, apply_actor, apply_critic):
     mean = apply_actor(params["actor"], batch["obs"])
     value = apply_critic(params["critic"], batch["obs"])
     logp = gaussian_log_prob(batch["u"], mean, params["log_std"])
-    ratio = jnp.exp(logp - batch["log_prob"])
+    # with hundreds of muscles the summed log-ratio can exceed float32's exp range after one
+    # update; clamping it keeps the clipped objective finite (ratios this far from 1 are
+    # clipped anyway)
+    ratio = jnp.exp(jnp.clip(logp - batch["log_prob"], -20.0, 20.0))
     adv = batch["advantage"]
     surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - config.clip, 1 + config.clip) * adv)
     policy_loss = -jnp.mean(surrogate)
