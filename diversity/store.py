@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from emulator.types import ROLLOUT_UNITS
+
 __all__ = [
     "SCHEMA_VERSION",
     "StoreError",
@@ -57,22 +59,12 @@ METRICS = {
     "root_translation_error": ("cm", "root position error"),
 }
 
-# rollout series -> (units, long name); dims come from the emulator's rollout schema
+# rollout series -> (units, long name): the emulator's, with the metrics split into variables
 VARIABLES = {
-    "excitation": ("1", "muscle excitation (control signal), 0-1"),
-    "activation": ("1", "muscle activation, 0-1"),
-    "muscle_force": ("N", "muscle tension (positive when pulling)"),
-    "muscle_length": ("m", "muscle-tendon actuator length"),
-    "muscle_velocity": ("m/s", "muscle-tendon actuator lengthening velocity"),
+    **{k: v for k, v in ROLLOUT_UNITS.items() if k != "metrics"},
     "joint_angle": ("rad", "joint angle (m for slide joints, see joint_units)"),
     "joint_velocity": ("rad/s", "joint angular velocity (m/s for slide joints, see joint_units)"),
-    "reference_joint_angle": ("rad", "reference joint angle (m for slide joints)"),
-    "root_position": ("m", "root position, world frame"),
-    "root_orientation": ("1", "root orientation quaternion (w, x, y, z), world frame"),
-    "reference_root_position": ("m", "reference root position, world frame"),
-    "grf": ("N", "ground reaction force on each foot, world frame (z up)"),
     "tracking_error": ("mixed", "tracking-error vector Δ (units per component: component_units)"),
-    "terminated": ("1", "1 where the environment's early-termination test fired"),
     **METRICS,
 }
 COORDS = {

@@ -18,28 +18,9 @@ import numpy as np
 from .env import METRIC_NAMES, TrackingEnv
 from .motion import _free_root_adr
 from .physics import make_physics
-from .types import FOOT_ORDER
+from .types import FOOT_ORDER, ROLLOUT_UNITS
 
 __all__ = ["ROLLOUT_UNITS", "RolloutResult", "RolloutSchema", "rollout", "rollout_schema"]
-
-# name -> (units, long name); dims are in RolloutResult.dims
-ROLLOUT_UNITS = {
-    "excitation": ("1", "muscle excitation (control), 0-1"),
-    "activation": ("1", "muscle activation, 0-1"),
-    "muscle_force": ("N", "muscle tension (positive when pulling)"),
-    "muscle_length": ("m", "muscle-tendon actuator length"),
-    "muscle_velocity": ("m/s", "muscle-tendon actuator lengthening velocity"),
-    "joint_angle": ("rad", "tracked joint angle (m for slide joints)"),
-    "joint_velocity": ("rad/s", "tracked joint velocity (m/s for slide joints)"),
-    "reference_joint_angle": ("rad", "reference joint angle"),
-    "root_position": ("m", "root position, world frame"),
-    "root_orientation": ("1", "root orientation quaternion w-x-y-z, world frame"),
-    "reference_root_position": ("m", "reference root position, world frame"),
-    "grf": ("N", "ground reaction force on each foot, world frame"),
-    "tracking_error": ("mixed", "tracking-error vector (rad, rad/s, m, m/s per component)"),
-    "metrics": ("mixed", "tracking metrics (deg, deg, cm, cm)"),
-    "terminated": ("1", "the environment's termination test fired at this step"),
-}
 
 
 @dataclass(frozen=True)
