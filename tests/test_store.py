@@ -236,3 +236,17 @@ def test_dask_local_cluster_writes_the_same_store(store, tmp_path):
     for name in ("activation", "joint_angle", "muscle_force", "joint_angle_error", "train_reward"):
         np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-5, atol=1e-6, err_msg=name)
     assert b.attrs["identity"] == a.attrs["identity"]
+
+
+@pytest.mark.mjx
+@pytest.mark.slow  # ~3-6 min on 2 cores: MJX compiles for training and for the rollout
+def test_mjx_backend_run_writes_a_valid_store(tmp_path):
+    """The GPU path end to end on CPU: MJX physics for training and rollout, same store schema."""
+    out = tmp_path / "mjx.zarr"
+    cfg = TINY.replace(seeds=(0, 1), backend="mjx", steps=4 * 32, cycles=0.25)
+    report = run(cfg, out)
+    assert report.completed == [0, 1] and validate_store(out) == []
+    ds = xr.open_zarr(out)
+    assert json.loads(ds.attrs["config"])["backend"] == "mjx"
+    act = ds["activation"].values
+    assert np.isfinite(act).all() and ((act >= 0) & (act <= 1)).all()
