@@ -49,3 +49,33 @@ def myofullbody():
     from emulator.models import load_model
 
     return load_model("myofullbody")
+
+
+# A tiny 4-seed elbow run (4 envs x 32 steps x 3 iterations per seed, small networks, a 1 s
+# rollout), shared by the store, render and analysis tests.
+def _tiny_run():
+    from diversity.config import RunConfig
+
+    return RunConfig(
+        seeds=(0, 1, 2, 3),
+        steps=4 * 32 * 3,
+        n_envs=4,
+        cycles=0.5,
+        block_size=2,
+        checkpoint_every=1,
+        train={"ppo": {"hidden": [32, 32]}},
+    )
+
+
+TINY_RUN = _tiny_run()
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory):
+    """The tiny run's store (read-only: copy it before changing anything)."""
+    from diversity.pipeline import run
+
+    out = tmp_path_factory.mktemp("run") / "tiny.zarr"
+    report = run(TINY_RUN, out)
+    assert report.trained == [0, 1, 2, 3] and report.completed == [0, 1, 2, 3]
+    return out

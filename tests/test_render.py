@@ -5,8 +5,6 @@ import pytest
 from typer.testing import CliRunner
 
 from diversity.cli import app
-from diversity.config import RunConfig
-from diversity.pipeline import run
 from emulator.render import Renderer, RenderError
 
 
@@ -33,18 +31,11 @@ def test_frames_of_a_moving_full_body_differ(myofullbody):
     assert (c[..., 0] - c[..., 1]).mean() > (a[..., 0] - a[..., 1]).mean()  # muscles coloured red
 
 
-def test_cli_render_writes_a_filmstrip_and_an_mp4(tmp_path, elbow):
+def test_cli_render_writes_a_filmstrip_and_an_mp4(tmp_path, elbow, store):
     import imageio.v2 as imageio
     import matplotlib.image as mpimg
 
     _renderer(elbow, width=32, height=32).close()
-    store = tmp_path / "s.zarr"
-    run(
-        RunConfig(
-            seeds=(0, 1), steps=4 * 32, n_envs=4, cycles=0.5, block_size=2, train={"ppo": {"hidden": [16]}}
-        ),
-        store,
-    )
     res = CliRunner().invoke(app, ["render", str(store), "--seed", "1", "--out", str(tmp_path / "r"), "--frames", "4",
                                    "--width", "96", "--height", "96"])  # fmt: skip
     assert res.exit_code == 0, res.output

@@ -13,14 +13,14 @@ import xarray as xr
 
 from diversity.store import validate_store
 
-# 4 seeds trained one at a time, ~40 iterations each, checkpoints every 5 iterations
+# 4 seeds trained one at a time, 20 iterations each, checkpoints every 4 iterations
 CONFIG = """
 seeds = 4
-steps = 5120
+steps = 2560
 n_envs = 4
 cycles = 0.5
 block_size = 1
-checkpoint_every = 5
+checkpoint_every = 4
 [ppo]
 hidden = [32, 32]
 """

@@ -14,20 +14,12 @@ import zarr
 from typer.testing import CliRunner
 
 from diversity.cli import app
-from diversity.config import ConfigError, RunConfig, load_config
+from diversity.config import ConfigError, load_config
 from diversity.pipeline import run
 from diversity.store import StoreError, validate_store
 
-# 4 envs x 32 steps x 3 iterations per seed, small networks, a 1 s rollout
-TINY = RunConfig(
-    seeds=(0, 1, 2, 3),
-    steps=4 * 32 * 3,
-    n_envs=4,
-    cycles=0.5,
-    block_size=2,
-    checkpoint_every=1,
-    train={"ppo": {"hidden": [32, 32]}},
-)
+from .conftest import TINY_RUN as TINY
+
 TINY_TOML = """
 seeds = 4
 steps = 384
@@ -47,14 +39,6 @@ def _tree_bytes(path, skip_root=False):
         rel = f.relative_to(path).as_posix()
         if f.is_file() and not (skip_root and rel == "zarr.json"):
             out[rel] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return out
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "tiny.zarr"
-    report = run(TINY, out)
-    assert report.trained == [0, 1, 2, 3] and report.completed == [0, 1, 2, 3]
     return out
 
 
