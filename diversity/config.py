@@ -53,7 +53,7 @@ class RunConfig:
             once to its end).
         block_size: seeds trained together in one compiled program; a block is the unit of
             checkpointing, of store writing and of Dask tasks. Larger is a little faster
-            (elbow PPO: 10.3k env steps/s at 10 seeds, 11.4k at 50), smaller loses less on a crash.
+            (elbow PPO: 10.3k env steps/s at 10 seeds, 10.4k at 50, 7.8k at 5), smaller loses less on a crash.
         checkpoint_every: training iterations between checkpoints of a block (0: never).
         train: extra emulator settings by table (``env``, ``ppo``, ``qflex``, ``add``,
             ``exp``), e.g. ``{"ppo": {"hidden": [64, 64]}}``.
