@@ -8,6 +8,7 @@ The drawing is the emulator's (:mod:`emulator.render`); this module only arrange
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,9 @@ def render_store(
 
     from emulator.demos import resolve_motion
     from emulator.models import load_model
-    from emulator.render import Renderer, reference_qpos
+    from emulator.render import Renderer
+    from emulator.rollout import reference_qpos
+    from emulator.train import TrainConfig
 
     from .figures import style
     from .store import completed_seeds, open_store
@@ -57,19 +60,17 @@ def render_store(
         raise ValueError(f"{store}: no seed {seed} (seeds {ds['seed'].values.tolist()})")
     if seed not in completed_seeds(ds):
         raise ValueError(f"{store}: seed {seed} is not completed yet")
-    model = load_model(
-        ds.attrs["model_source"]
-        if Path(str(ds.attrs.get("model_source", ""))).exists()
-        else ds.attrs["model"]
-    )
+    config = json.loads(ds.attrs["config"])  # the model and motion as the run was given them
+    model = load_model(config["model"])
     if model.content_hash != ds.attrs.get("model_hash"):
         raise ValueError(
             f"{store}: model {model.name!r} has changed since the store was written (content hash)"
         )
-    motion, _ = resolve_motion(ds.attrs.get("motion_source_path") or ds.attrs["motion"], model)
+    motion, _ = resolve_motion(config["motion"], model)
+    train = TrainConfig.from_dict(config["train_resolved"])  # its env config sets the control rate
     q_sim, act = _pose_series(ds, seed, model)
     T = len(q_sim)
-    q_ref = reference_qpos(model, motion, T)
+    q_ref = reference_qpos(model, motion, T, env_config=train.env)
     cmap = plt.get_cmap("viridis")
     rgba = cmap(np.clip(act, 0, 1))  # [T, muscle, 4]
     renderer = Renderer(model, width, height)

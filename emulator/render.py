@@ -1,8 +1,8 @@
 """Offscreen images of a model: rolled-out poses with muscles coloured, and the reference pose.
 
 MuJoCo renders without a display through OSMesa (``MUJOCO_GL=osmesa``, Debian package
-``libosmesa6``) or EGL (``MUJOCO_GL=egl``, a GPU driver). :func:`gl_backend` picks one that
-works when ``emulator`` is imported (before MuJoCo); set ``MUJOCO_GL`` yourself to force one.
+``libosmesa6``) or EGL (``MUJOCO_GL=egl``, a GPU driver). :mod:`emulator._gl` picks one when
+``emulator`` is imported (before MuJoCo reads it); set ``MUJOCO_GL`` yourself to force one.
 
 Muscles are drawn through their tendons (the myo-sim and MyoFullBody muscles are tendon
 actuators); callers pass one RGBA per muscle and frame (e.g. a colour map of activation).
@@ -17,17 +17,11 @@ import numpy as np
 from .models import MuscleModel
 from .motion import _free_root_adr, apply_joint_couplings
 
-__all__ = ["RenderError", "Renderer", "gl_backend", "qpos_from_series", "reference_qpos"]
+__all__ = ["RenderError", "Renderer", "qpos_from_series"]
 
 
 class RenderError(RuntimeError):
     """No offscreen OpenGL is available (the message says what to install)."""
-
-
-def gl_backend() -> str:
-    """The offscreen OpenGL backend MuJoCo uses (``MUJOCO_GL``, set by :mod:`emulator._gl` at
-    import unless the user set it)."""
-    return os.environ.get("MUJOCO_GL", "")
 
 
 def qpos_from_series(
@@ -53,23 +47,12 @@ def qpos_from_series(
     return q
 
 
-def reference_qpos(model: MuscleModel, motion, n_steps: int, start_frame: int = 0) -> np.ndarray:
-    """The reference pose ``[time, nq]`` at the end of each of ``n_steps`` control steps (what a
-    rollout from ``start_frame`` is compared with; cycles carry the root forward)."""
-    from .env import EnvConfig, TrackingEnv
-    from .physics import make_physics
-
-    env = TrackingEnv(model, motion, make_physics(model, "cpu", n_envs=1), EnvConfig())
-    return env.layout.qpos(env.reference_state(start_frame + np.arange(1, n_steps + 1)))
-
-
 class Renderer:
     """Side-view images of ``model`` poses, ``width x height`` pixels (RGB uint8)."""
 
     def __init__(
         self, model: MuscleModel, width: int = 320, height: int = 320, distance: float | None = None
     ):
-        gl_backend()
         import mujoco
 
         self.model = model
@@ -132,4 +115,5 @@ class Renderer:
         return self._r.render().copy()
 
     def close(self) -> None:
+        self.m.tendon_rgba[:] = self._base_rgba  # the model is shared: leave its colours as found
         self._r.close()

@@ -15,12 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .env import METRIC_NAMES, TrackingEnv
+from .env import METRIC_NAMES, EnvConfig, TrackingEnv
 from .motion import _free_root_adr
 from .physics import make_physics
 from .types import FOOT_ORDER, ROLLOUT_UNITS
 
-__all__ = ["ROLLOUT_UNITS", "RolloutResult", "RolloutSchema", "rollout", "rollout_schema"]
+__all__ = ["ROLLOUT_UNITS", "RolloutResult", "RolloutSchema", "reference_qpos", "rollout", "rollout_schema"]
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,24 @@ def _component_units(model, names) -> list[str]:
     return out
 
 
+def _reference_q(env: TrackingEnv, start_frame: int, n: int) -> np.ndarray:
+    """Reference ``qpos [time, nq]`` at the end of each of ``n`` control steps from
+    ``start_frame`` (cycles carry the root forward)."""
+    return env.layout.qpos(env.reference_state(start_frame + np.arange(1, n + 1)))
+
+
+def reference_qpos(model, motion, n_steps: int, start_frame: int = 0, env_config=None) -> np.ndarray:
+    """The reference pose ``[time, nq]`` a rollout of ``n_steps`` from ``start_frame`` is compared
+    with (``env_config``: the run's, which sets the control rate; default ``EnvConfig()``)."""
+    env = TrackingEnv(model, motion, make_physics(model, "cpu", n_envs=1), env_config or EnvConfig())
+    return _reference_q(env, start_frame, n_steps)
+
+
 def _reference_series(model, env: TrackingEnv, start_frame: int, n: int) -> dict:
     """The reference at the end of each of ``n`` control steps from ``start_frame`` (what the
     rollout is compared with): ``reference_joint_angle [time, joint]`` and, with a free root,
     ``reference_root_position [time, axis]``."""
-    index = start_frame + np.arange(1, n + 1)
-    q = env.layout.qpos(env.reference_state(index))
+    q = _reference_q(env, start_frame, n)
     out = {"reference_joint_angle": q[:, [j.qpos_index for j in model.tracked_joints]]}
     ra = _free_root_adr(model)
     if ra is not None:
