@@ -23,19 +23,8 @@ def __getattr__(name):
         from .pipeline import run
 
         return run
-    if name in ("open_store", "validate_store"):
+    if name in ("info", "open_store", "validate_store"):
         from . import store
 
         return getattr(store, name)
-    if name == "info":
-        return info
     raise AttributeError(f"module 'diversity' has no attribute {name!r}")
-
-
-def info(path) -> dict:
-    """``diversity info STORE --json`` as a dict (plus ``problems`` from the validator)."""
-    from .store import open_store, summarise, validate_store
-
-    out = summarise(open_store(path))
-    out["problems"] = validate_store(path)
-    return out

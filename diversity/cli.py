@@ -373,19 +373,15 @@ def info(
 
     Exit code 1 when the store has problems (listed), 2 when it cannot be opened.
     """
-    from diversity.store import StoreError, open_store, summarise, validate_store
+    from diversity.store import StoreError
+    from diversity.store import info as store_info
 
     try:
-        ds = open_store(store)
+        summary = store_info(store)
     except StoreError as e:
         _fail(e)
         return
-    problems = validate_store(store)
-    try:
-        summary = summarise(ds)
-    except Exception as e:  # noqa: BLE001 - a broken store still gets its problems reported
-        summary = {"model": ds.attrs.get("model"), "motion": ds.attrs.get("motion"), "error": str(e)}
-    summary["problems"] = problems
+    problems = summary["problems"]
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:

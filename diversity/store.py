@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from emulator.types import ROLLOUT_UNITS
+from emulator.types import ROLLOUT_DIMS, ROLLOUT_UNITS
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -41,6 +41,7 @@ __all__ = [
     "completed_seeds",
     "create_store",
     "finalise_store",
+    "info",
     "open_store",
     "store_variables",
     "summarise",
@@ -305,13 +306,13 @@ def write_seed(path: str | Path, seed: int, data: dict, curves: dict) -> None:
     """
     path = Path(path)
     with _quiet():
-        seeds = xr.open_zarr(path, consolidated=False)["seed"].values
+        template = xr.open_zarr(path, consolidated=False)
+        seeds = template["seed"].values
         hit = np.nonzero(seeds == seed)[0]
         if len(hit) != 1:
             raise StoreError(f"{path}: seed {seed} is not in this store (seeds {seeds.tolist()})")
         i = int(hit[0])
         region = {"seed": slice(i, i + 1)}
-        template = xr.open_zarr(path, consolidated=False)
         out = {}
         for name, arr in data.items():
             v = template[name]
@@ -402,17 +403,8 @@ def validate_store(path: str | Path, deep: bool = True) -> list[str]:
         required += ["root_position", "root_orientation", "reference_root_position"]
     if ds.attrs.get("model_has_feet"):
         required.append("grf")
-    expected_dims = {
-        **{v: ("seed", "time", "muscle") for v in ("excitation", "activation", "muscle_force")},
-        **{v: ("seed", "time", "muscle") for v in ("muscle_length", "muscle_velocity")},
-        "joint_angle": ("seed", "time", "joint"),
-        "joint_velocity": ("seed", "time", "joint"),
-        "reference_joint_angle": ("time", "joint"),
-        "grf": ("seed", "time", "foot", "axis"),
-        "root_position": ("seed", "time", "axis"),
-        "completed": ("seed",),
-        **{m: ("seed", "time") for m in METRICS},
-    }
+    expected_dims = {name: dims for name, (dims, _) in store_variables(ROLLOUT_DIMS).items()}
+    expected_dims["completed"] = ("seed",)
     for name in required:
         if name not in ds.variables:
             problems.append(f"{where} variable {name!r} is missing")
@@ -459,6 +451,18 @@ def validate_store(path: str | Path, deep: bool = True) -> list[str]:
                     f"{where} seed {int(seeds[i])} is marked completed but {name!r} holds no data for it"
                 )
     return problems
+
+
+def info(path: str | Path) -> dict:
+    """``diversity info STORE --json``: :func:`summarise` plus the validator's ``problems``; a
+    store too broken to summarise still gets its model, motion and problems reported."""
+    ds = open_store(path)
+    try:
+        out = summarise(ds)
+    except Exception as e:  # noqa: BLE001 - a broken store still gets its problems reported
+        out = {"model": ds.attrs.get("model"), "motion": ds.attrs.get("motion"), "error": str(e)}
+    out["problems"] = validate_store(path)
+    return out
 
 
 def summarise(ds: xr.Dataset) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 from .env import METRIC_NAMES, EnvConfig, TrackingEnv
 from .motion import _free_root_adr
 from .physics import make_physics
-from .types import FOOT_ORDER, ROLLOUT_UNITS
+from .types import FOOT_ORDER, ROLLOUT_DIMS, ROLLOUT_UNITS
 
 __all__ = ["ROLLOUT_UNITS", "RolloutResult", "RolloutSchema", "reference_qpos", "rollout", "rollout_schema"]
 
@@ -59,25 +59,6 @@ class RolloutSchema:
     reference: dict = field(repr=False, default_factory=dict)
 
 
-_DIMS = {
-    "excitation": ("seed", "time", "muscle"),
-    "activation": ("seed", "time", "muscle"),
-    "muscle_force": ("seed", "time", "muscle"),
-    "muscle_length": ("seed", "time", "muscle"),
-    "muscle_velocity": ("seed", "time", "muscle"),
-    "joint_angle": ("seed", "time", "joint"),
-    "joint_velocity": ("seed", "time", "joint"),
-    "reference_joint_angle": ("time", "joint"),
-    "root_position": ("seed", "time", "axis"),
-    "root_orientation": ("seed", "time", "quaternion"),
-    "reference_root_position": ("time", "axis"),
-    "grf": ("seed", "time", "foot", "axis"),
-    "tracking_error": ("seed", "time", "component"),
-    "metrics": ("seed", "time", "metric"),
-    "terminated": ("seed", "time"),
-}
-
-
 def _n_steps(env: TrackingEnv, loop: bool, n_cycles: float, start_frame: int) -> int:
     return int(round(n_cycles * env.reference_frames)) if loop else env.reference_frames - 1 - start_frame
 
@@ -89,7 +70,7 @@ def _layout(model, env: TrackingEnv, n: int) -> tuple[dict, dict]:
         skip |= {"root_position", "root_orientation", "reference_root_position"}
     if not model.has_feet:
         skip.add("grf")
-    dims = {k: v for k, v in _DIMS.items() if k not in skip}
+    dims = {k: v for k, v in ROLLOUT_DIMS.items() if k not in skip}
     coords = {
         "time": (np.arange(n) + 1) * env.control_dt,
         "muscle": list(model.muscles),

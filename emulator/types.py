@@ -66,3 +66,22 @@ ROLLOUT_UNITS = {
     "metrics": ("mixed", "tracking metrics (deg, deg, cm, cm)"),
     "terminated": ("1", "the environment's termination test fired at this step"),
 }
+
+# rollout series -> dimension names (a model without a free root or feet lacks root_*/grf)
+ROLLOUT_DIMS = {
+    "excitation": ("seed", "time", "muscle"),
+    "activation": ("seed", "time", "muscle"),
+    "muscle_force": ("seed", "time", "muscle"),
+    "muscle_length": ("seed", "time", "muscle"),
+    "muscle_velocity": ("seed", "time", "muscle"),
+    "joint_angle": ("seed", "time", "joint"),
+    "joint_velocity": ("seed", "time", "joint"),
+    "reference_joint_angle": ("time", "joint"),
+    "root_position": ("seed", "time", "axis"),
+    "root_orientation": ("seed", "time", "quaternion"),
+    "reference_root_position": ("time", "axis"),
+    "grf": ("seed", "time", "foot", "axis"),
+    "tracking_error": ("seed", "time", "component"),
+    "metrics": ("seed", "time", "metric"),
+    "terminated": ("seed", "time"),
+}
