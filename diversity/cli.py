@@ -277,7 +277,7 @@ def run(
     Re-running the same command resumes: completed seeds are kept as they are, unfinished
     blocks continue from their last checkpoint.
     """
-    from diversity.config import ConfigError, RunConfig, load_config, parse_seed_list
+    from diversity.config import ConfigError, RunConfig, as_seeds, load_config
     from diversity.pipeline import RunInterrupted
     from diversity.pipeline import run as run_pipeline
     from diversity.progress import RichProgress
@@ -294,11 +294,9 @@ def run(
         if seeds is not None and seed_list is not None:
             raise ConfigError("give --seeds N or --seed-list, not both")
         if seeds is not None:
-            if seeds < 1:
-                raise ConfigError(f"--seeds must be >= 1, got {seeds}")
-            changes["seeds"] = tuple(range(seeds))
+            changes["seeds"] = as_seeds(seeds, "--seeds")
         if seed_list is not None:
-            changes["seeds"] = parse_seed_list(seed_list)
+            changes["seeds"] = as_seeds(seed_list, "--seed-list")
         cfg = base.replace(**changes) if changes else base
         store = out or options.get("out")
         report = run_pipeline(

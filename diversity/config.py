@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ConfigError", "RunConfig", "load_config", "parse_seed_list"]
+__all__ = ["ConfigError", "RunConfig", "as_seeds", "load_config", "parse_seed_list"]
 
 # TOML tables passed through to the emulator's training config
 TRAIN_TABLES = ("env", "ppo", "qflex", "add", "exp")
@@ -82,9 +82,8 @@ class RunConfig:
         dup = sorted({s for s in seeds if seeds.count(s) > 1})
         if dup:
             raise ConfigError(f"seeds: repeated seed ids {dup}")
-        for name in ("block_size",):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.block_size < 1:
+            raise ConfigError(f"block_size: must be >= 1, got {self.block_size}")
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"steps: must be >= 1, got {self.steps}")
         if self.n_envs is not None and self.n_envs < 1:
@@ -162,16 +161,20 @@ def parse_seed_list(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _seeds_from(value, where: str) -> tuple[int, ...]:
+def as_seeds(value, where: str = "seeds") -> tuple[int, ...]:
+    """Seed ids from a count ``N`` (0..N-1), a list/range of ids, or a string like ``"0-9,20"``;
+    errors start with ``where`` (the option or file key)."""
     if isinstance(value, bool):
         raise ConfigError(f"{where}: seeds must be a count or a list of ids, got {value!r}")
     if isinstance(value, int):
         if value < 1:
-            raise ConfigError(f"{where}: seeds must be >= 1, got {value}")
+            raise ConfigError(f"{where} must be >= 1, got {value}")
         return tuple(range(value))
     if isinstance(value, str):
         return parse_seed_list(value)
-    if isinstance(value, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+    if isinstance(value, list | tuple | range) and all(
+        isinstance(s, int) and not isinstance(s, bool) for s in value
+    ):
         return tuple(value)
     raise ConfigError(f"{where}: seeds must be a count or a list of integer ids, got {value!r}")
 
@@ -204,14 +207,12 @@ def load_config(path: str | Path, base: RunConfig | None = None) -> tuple[RunCon
                 raise ConfigError(f"{path}: [{k}] must be a table")
             train[k] = {**train.get(k, {}), **v}
         elif k in ("seeds", "seed_list"):
-            kw["seeds"] = _seeds_from(v, f"{path}: {k}")
+            kw["seeds"] = as_seeds(v, f"{path}: {k}")
         elif k not in RUN_OPTIONS:
             kw[k] = v
     options = {k: raw[k] for k in RUN_OPTIONS if k in raw}
     try:
         cfg = dataclasses.replace(base or RunConfig(), train=train, **kw)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
-    except TypeError as e:
+    except (ConfigError, TypeError) as e:
         raise ConfigError(f"{path}: {e}") from None
     return cfg, options

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SCHEDULERS, ConfigError, RunConfig
+from .config import SCHEDULERS, ConfigError, RunConfig, as_seeds
 from .progress import Progress
 from .store import (
     StoreError,
@@ -70,6 +70,12 @@ class RunReport:
     train_time_s: float = 0.0
     rollout_time_s: float = 0.0
 
+    def add(self, block: dict) -> None:
+        """Count one finished block (what :func:`_run_block` returns)."""
+        self.trained += block["seeds"]
+        self.train_time_s += block["train_s"]
+        self.rollout_time_s += block["rollout_s"]
+
 
 def default_out(config: RunConfig) -> Path:
     """``<model>-<motion>-<algo>-<reward>.zarr`` in the working directory."""
@@ -87,7 +93,7 @@ def _prepared(config_json: str):
     from emulator.rollout import rollout_schema
     from emulator.train import Trainer
 
-    config = RunConfig(**{**json.loads(config_json), "seeds": tuple(json.loads(config_json)["seeds"])})
+    config = RunConfig(**json.loads(config_json))
     model = load_model(config.model)
     motion, _ = resolve_motion(config.motion, model)
     trainer = Trainer(config.train_config(), model=model, motion=motion)
@@ -344,10 +350,8 @@ def run(
         RunInterrupted: stopped by a signal after flushing finished seeds.
     """
     t_start = time.perf_counter()
-    if "seeds" in options and isinstance(options["seeds"], int):
-        options["seeds"] = tuple(range(options["seeds"]))
     if "seeds" in options:
-        options["seeds"] = tuple(options["seeds"])
+        options["seeds"] = as_seeds(options["seeds"])
     config = (config or RunConfig()).replace(**options) if options else (config or RunConfig())
     if scheduler not in (None, "", "local") and not str(scheduler).startswith(("tcp://", "tls://")):
         raise ConfigError(f"scheduler: {scheduler!r} is not one of {SCHEDULERS}")
@@ -413,10 +417,7 @@ def _run_local(config_json, out, blocks, pending, progress, report) -> None:
             previous[sig] = signal.signal(sig, handler)
     try:
         for block in blocks:
-            res = _run_block(config_json, str(out), block, pending, progress, stop)
-            report.trained += res["seeds"]
-            report.train_time_s += res["train_s"]
-            report.rollout_time_s += res["rollout_s"]
+            report.add(_run_block(config_json, str(out), block, pending, progress, stop))
             if stop.requested:
                 raise RunInterrupted(f"stopped after {_label(block)}")
     finally:
@@ -448,9 +449,7 @@ def _run_dask(config_json, out, blocks, pending, scheduler, progress, report, pe
         steps = 0
         for fut in as_completed(futures):
             res = fut.result()
-            report.trained += res["seeds"]
-            report.train_time_s += res["train_s"]
-            report.rollout_time_s += res["rollout_s"]
+            report.add(res)
             steps += len(res["errors"]) * per_seed
             err = float(np.mean(list(res["errors"].values())))
             progress.update(
