@@ -201,8 +201,7 @@ def write_figures(
     import matplotlib.pyplot as plt
 
     from .analysis import tracking
-    from .analysis.measured import MEASURED_FOR_MOTION, emg_map, measured_set, read_emg_map
-    from .analysis.report import analyze, cycle_means
+    from .analysis.report import analyze
 
     if fmt not in ("pdf", "svg", "png"):
         raise ValueError(f"format must be pdf, svg or png, got {fmt!r}")
@@ -225,28 +224,15 @@ def write_figures(
         save(axes[0].figure, "joint_angles")
         if analysis["pca"]:
             save(pca_explained(analysis["pca"]).figure, "pca_explained_variance")
-        name = MEASURED_FOR_MOTION.get(str(ds.attrs.get("motion")))
-        if "emg_correlation" in analysis["tables"] and name:
-            m = measured_set(name)
-            mapping = read_emg_map(emg_map(str(ds.attrs["model"]), name), list(ds["muscle"].values))
-            from .analysis.emg import simulated_channels
-
-            act, _ = cycle_means(ds, "activation")
-            sim = simulated_channels(act.expand_dims(cycle=[0], axis=1), mapping)
-            axes = emg_panels(sim, m["emg"]["mean"], analysis["tables"]["emg_correlation"])
+        # the arrays the analysis compared: the same cycles, map and measured data as its r values
+        arrays, tables = analysis["arrays"], analysis["tables"]
+        if "emg_simulated" in arrays:
+            axes = emg_panels(arrays["emg_simulated"], arrays["emg_measured"], tables["emg_correlation"])
             save(axes[0].figure, "emg_vs_measured")
-        if "grf_comparison" in analysis["tables"] and name:
-            from .analysis.grf import grf_body_weights
-
-            m = measured_set(name)
-            sim, _ = cycle_means(ds.assign(grf_bw=grf_body_weights(ds).sel(foot="right")), "grf_bw")
-            axes = grf_panels(sim, m["grf"]["mean"], analysis["tables"]["grf_comparison"], axes=None)
+        if "grf_simulated" in arrays:
+            axes = grf_panels(arrays["grf_simulated"], arrays["grf_measured"], tables["grf_comparison"])
             save(axes[0].figure, "grf_vs_measured")
-        if ds.sizes["seed"] >= 2:
-            from .analysis.solution_space import cluster_policies
-
-            act, _ = cycle_means(ds, "activation")
-            cl = cluster_policies(act.values)
-            save(policy_dendrogram(cl["linkage"], ds["seed"].values).figure, "policy_clusters")
-            save(diversity_index_bar(analysis["tables"]["diversity_index"]).figure, "diversity_index")
+        if "cluster_linkage" in arrays:
+            save(policy_dendrogram(arrays["cluster_linkage"], ds["seed"].values).figure, "policy_clusters")
+            save(diversity_index_bar(tables["diversity_index"]).figure, "diversity_index")
     return written

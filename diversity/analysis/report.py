@@ -49,6 +49,7 @@ def analyze(
     if ds.sizes["seed"] == 0:
         raise ValueError("the store has no completed seeds to analyse")
     tables: dict[str, pd.DataFrame] = {}
+    arrays: dict = {}  # what the figures draw (not in summary.json)
     summary: dict = {
         "model": ds.attrs.get("model"),
         "motion": ds.attrs.get("motion"),
@@ -79,6 +80,7 @@ def analyze(
 
     act, how = cycle_means(ds, "activation")
     kin, _ = cycle_means(ds, "joint_angle")
+    arrays["activation_cycles"] = act
     summary["cycles"] = how
 
     # measured data: flags, else the set shipped for this motion
@@ -94,6 +96,7 @@ def analyze(
         mapping = read_emg_map(map_path, list(ds["muscle"].values))
         sim = emg_lib.simulated_channels(act.expand_dims(cycle=[0], axis=1), mapping)
         tables["emg_correlation"] = emg_lib.emg_correlation(sim, emg_data["mean"], max_lag_pct, n_boot)
+        arrays["emg_simulated"], arrays["emg_measured"] = sim, emg_data["mean"]
         summary["emg"] = {
             "map": str(map_path),
             "cycles": how,
@@ -106,6 +109,7 @@ def analyze(
         bw = grf_lib.grf_body_weights(ds).sel(foot="right")
         sim_grf, _ = cycle_means(ds.assign(grf_bw=bw), "grf_bw")
         tables["grf_comparison"] = grf_lib.grf_comparison(sim_grf, grf_data["mean"])
+        arrays["grf_simulated"], arrays["grf_measured"] = sim_grf, grf_data["mean"]
         summary["grf"] = {
             "foot": "right",
             "units": "BW",
@@ -117,6 +121,7 @@ def analyze(
     if ds.sizes["seed"] >= 2:
         space["dispersion"] = solution_space.dispersion_ratio(act.values, kin.values)
         clusters = solution_space.cluster_policies(act.values)
+        arrays["cluster_linkage"] = clusters["linkage"]
         space["clusters"] = {
             "n_clusters": clusters["n_clusters"],
             "silhouette": clusters["silhouette"],
@@ -154,13 +159,13 @@ def analyze(
         for name_, table in tables.items():
             table.to_csv(out / f"{name_}.csv", index=False)
         (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
-    summary["tables"] = tables
+    summary["tables"], summary["arrays"] = tables, arrays
     return summary
 
 
 def _jsonable(x):
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items() if k != "tables"}
+        return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [_jsonable(v) for v in x]
     if isinstance(x, np.integer):
