@@ -506,6 +506,18 @@ def _kabsch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return R, cd - R @ cs
 
 
+def _move_root(q: np.ndarray, adr: int, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``q`` with its free root (at qpos ``adr``) moved rigidly by ``x -> R x + t``."""
+    Rr = np.zeros(9)
+    mujoco.mju_quat2Mat(Rr, q[adr + 3 : adr + 7])
+    qq = np.zeros(4)
+    mujoco.mju_mat2Quat(qq, (R @ Rr.reshape(3, 3)).ravel())
+    q = q.copy()
+    q[adr : adr + 3] = R @ q[adr : adr + 3] + t
+    q[adr + 3 : adr + 7] = qq
+    return q
+
+
 def _data_keypoints(points: MarkerSet, pmap: PointMap) -> tuple[dict[str, np.ndarray], list[str], dict]:
     """``{landmark: [time, 3]}`` from the input points, plus skipped entries and rule extras."""
     have = set(points.names)
@@ -744,14 +756,7 @@ def retarget_points(
     if a is not None:  # align the root: rotation + translation from standing-pose landmarks
         ok = np.isfinite(G[first]).all(axis=1)
         src = solver.points(q0, [t for t, k in zip(targets, ok, strict=True) if k])
-        R, t = _kabsch(src, G[first][ok])
-        Rr = np.zeros(9)
-        mujoco.mju_quat2Mat(Rr, q0[a + 3 : a + 7])
-        newR = R @ Rr.reshape(3, 3)
-        qq = np.zeros(4)
-        mujoco.mju_mat2Quat(qq, newR.ravel())
-        q0[a : a + 3] = R @ q0[a : a + 3] + t
-        q0[a + 3 : a + 7] = qq
+        q0 = _move_root(q0, a, *_kabsch(src, G[first][ok]))
     weights = np.ones(len(targets))
     q0_joints = model.standing_qpos.copy()
 
@@ -771,15 +776,7 @@ def retarget_points(
         sv = np.linalg.svd(src - src.mean(0), compute_uv=False)
         if sv[1] < 0.1 * sv[0]:  # (nearly) collinear: the rotation about that line is unknown
             return q
-        R, t = _kabsch(src, dst[ok])
-        Rr = np.zeros(9)
-        mujoco.mju_quat2Mat(Rr, q[a + 3 : a + 7])
-        qq = np.zeros(4)
-        mujoco.mju_mat2Quat(qq, (R @ Rr.reshape(3, 3)).ravel())
-        q = q.copy()
-        q[a : a + 3] = R @ q[a : a + 3] + t
-        q[a + 3 : a + 7] = qq
-        return q
+        return _move_root(q, a, *_kabsch(src, dst[ok]))
 
     def sweep(tg, goal, w, qstart):
         Q = np.empty((T, m.nq))
