@@ -107,13 +107,39 @@ def _myolegs_spec() -> mujoco.MjSpec:
         top = platforms[0].pos[2] + platforms[0].size[1]
         floors[0].pos = [floors[0].pos[0], floors[0].pos[1], top]
         spec.delete(platforms[0])
+    _drop_inter_leg_pairs(spec)
     return spec
+
+
+_LEG_BODY = re.compile(r"femur|tibia|patella|talus|calcn|toes", re.IGNORECASE)
+
+
+def _drop_inter_leg_pairs(spec: mujoco.MjSpec) -> list[str]:
+    """Delete explicit contact pairs between a right-leg and a left-leg geom.
+
+    myo-sim's legs collide with each other only through such ``<pair>`` elements (thigh, shank
+    and foot capsules). Measured gait has a narrower base than the model's capsules: the shipped
+    measured walk puts the legs 1-4.7 cm into each other in 25 of its 104 frames (mid-swing and
+    around toe-off), so exact tracking was impossible there and the contact kicked the swing foot
+    with ~1 kN. Floor contacts, and the arms' contacts (myofullbody), are untouched. Returns the
+    names of the deleted pairs.
+    """
+    dropped = []
+    for pair in list(spec.pairs):
+        bodies = [spec.geom(name).parent.name for name in (pair.geomname1, pair.geomname2)]
+        legs = all(_LEG_BODY.search(b) for b in bodies)
+        if legs and {_side_of(b) for b in bodies} == {"left", "right"}:
+            dropped.append(f"{pair.geomname1}/{pair.geomname2}")
+            spec.delete(pair)
+    return dropped
 
 
 def _myofullbody_spec() -> mujoco.MjSpec:
     import musclemimic_models
 
-    return mujoco.MjSpec.from_file(str(musclemimic_models.get_xml_path("myofullbody")))
+    spec = mujoco.MjSpec.from_file(str(musclemimic_models.get_xml_path("myofullbody")))
+    _drop_inter_leg_pairs(spec)
+    return spec
 
 
 BUILTIN_MODELS: dict[str, _Builtin] = {
