@@ -35,6 +35,10 @@ import xarray as xr
 
 from emulator.types import ROLLOUT_DIMS, ROLLOUT_UNITS
 
+# every run keeps its seeds' policies in STORE/policies/ (msgpack files, not Zarr nodes); zarr
+# warns about any such folder when it walks the hierarchy (consolidation, validation)
+warnings.filterwarnings("ignore", message="Object at policies is not recognized as a component")
+
 __all__ = [
     "SCHEMA_VERSION",
     "StoreError",
@@ -92,6 +96,7 @@ CURVES = {
     "body_position_error_cm": ("cm", "training body position error"),
     "root_translation_error_cm": ("cm", "training root translation error"),
     "termination_rate": ("1", "fraction of ended episodes that terminated early"),
+    "episode_length_s": ("s", "mean length of the episodes that ended in the iteration"),
 }
 REQUIRED_ATTRS = (
     "schema_version",

@@ -44,7 +44,10 @@ __all__ = [
     "Reference",
     "StepResult",
     "TrackingEnv",
+    "Transition",
 ]
+
+ACTION_SPACES = ("excitation", "muscle_length")
 
 METRIC_NAMES = (
     "joint_angle_error",
@@ -68,19 +71,53 @@ class EnvConfig:
         control_dt: seconds between policy actions; the physics takes
             ``round(control_dt / model.timestep)`` steps per action (100 Hz by default).
         future_frames: reference frames (in control steps ahead) shown to the policy.
-        termination_distance_m: end an episode when any tracked body (root included) is
-            farther than this from its reference position (models with a moving root).
+        termination_distance_m: end an episode when the tracked bodies (root included) are
+            farther than this from their reference positions (models with a moving root),
+            reduced over bodies by ``termination_body``.
+        termination_body: ``"max"`` (any body too far; a swing foot can end an episode) or
+            ``"mean"`` (the bodies on average, as KINESIS's 0.15 m test).
         termination_joint_deg: end an episode when the mean joint-angle error exceeds this
-            (models with a fixed base, where bodies cannot drift far).
+            (every model; with a fixed base the only test, since bodies cannot drift far).
         max_episode_s: truncate episodes after this long (None: the motion's length for
             non-cyclic motions, unlimited for cycles).
+        reset_activation: every muscle's activation at a reset (0: passive muscles, the body
+            sags at the first step; a small tone such as 0.05 starts it loaded).
+        observe_previous_action: append the policy's last action ``[muscle]`` to the
+            observation (at a reset: ``reset_activation``).
+        action_space: what the policy's action ``[muscle]`` in [0, 1] means. ``"excitation"``:
+            the excitations themselves. ``"muscle_length"``: target musculotendon lengths
+            across each muscle's length range (``actuator_lengthrange``), turned into
+            excitations by a PD law on the length error at every control step,
+            ``e = clip(length_kp * (L - L*) / range + length_kd * dL/dt / range, 0, 1)``
+            (a muscle longer than its target, or lengthening, is excited; KINESIS's recipe).
+            The store records the excitations either way.
+        length_kp / length_kd: the PD gains of ``"muscle_length"`` (per unit of length range,
+            and per unit of length range per second).
     """
 
     control_dt: float = 0.01
     future_frames: tuple[int, ...] = (1, 5)
     termination_distance_m: float = 0.3
+    termination_body: str = "max"
     termination_joint_deg: float = 60.0
     max_episode_s: float | None = 10.0
+    reset_activation: float = 0.0
+    observe_previous_action: bool = False
+    action_space: str = "excitation"
+    length_kp: float = 5.0
+    length_kd: float = 0.5
+
+    def __post_init__(self):
+        if self.action_space not in ACTION_SPACES:
+            raise ValueError(f"action_space must be one of {ACTION_SPACES}, got {self.action_space!r}")
+        if self.termination_body not in ("max", "mean"):
+            raise ValueError(f"termination_body must be 'max' or 'mean', got {self.termination_body!r}")
+        if not 0.0 <= self.reset_activation <= 1.0:
+            raise ValueError(f"reset_activation must be within [0, 1], got {self.reset_activation}")
+        if self.control_dt <= 0:
+            raise ValueError(f"control_dt must be > 0 s, got {self.control_dt}")
+        if any(int(k) < 1 for k in self.future_frames):
+            raise ValueError(f"future_frames must be >= 1 control steps ahead, got {self.future_frames}")
 
 
 class EnvState(NamedTuple):
@@ -89,6 +126,20 @@ class EnvState(NamedTuple):
     physics: jax.Array  # [B, nstate] physics state ([time, qpos, qvel, act])
     index: jax.Array  # [B] reference frame index at the control rate (grows past a cycle)
     steps: jax.Array  # [B] control steps since the last reset
+    action: jax.Array | None = None  # [B, muscle] the policy's last action (None: none yet)
+    sensed: jax.Array | None = None  # [B, 2 * muscle] muscle length, velocity now (PD actions)
+
+
+class Transition(NamedTuple):
+    """One control step with automatic resets (:meth:`TrackingEnv.step_autoreset`)."""
+
+    state: EnvState  # environments that ended are already reset
+    obs: jax.Array  # [B, obs_dim] observation to act on next (of the reset state where done)
+    next_obs: jax.Array  # [B, obs_dim] observation right after the step (before any reset)
+    delta: jax.Array  # [B, delta_dim]
+    metrics: jax.Array  # [B, 4]
+    terminated: jax.Array  # [B] bool
+    truncated: jax.Array  # [B] bool (False where terminated)
 
 
 class StepResult(NamedTuple):
@@ -318,14 +369,17 @@ class TrackingEnv:
             trans_cm = 100.0 * d[..., 2 * nj + nb + 1]
             return jnp.stack([joint_deg, rot_deg, body_cm, trans_cm], axis=-1)
 
+        reduce_bodies = jnp.max if cfg.termination_body == "max" else jnp.mean
+
         def terminated(sig: Signals, index, m):
+            joint = m[..., 0] > cfg.termination_joint_deg
             if fixed:
-                return m[..., 0] > cfg.termination_joint_deg
+                return joint
             _, _, rbp, _ = ref_at(index)
             dist = jnp.linalg.norm(sig.body_pos - rbp, axis=-1)
-            return jnp.max(dist, axis=-1) > cfg.termination_distance_m
+            return (reduce_bodies(dist, axis=-1) > cfg.termination_distance_m) | joint
 
-        def observe(sig: Signals, index):
+        def observe(sig: Signals, index, action=None):
             q = sig.qpos[..., jq]
             qd = sig.qvel[..., jd]
             root_quat = sig.body_quat[..., rb, :]
@@ -357,16 +411,56 @@ class TrackingEnv:
             else:
                 phase = jnp.pi * jnp.minimum(index, T - 1) / max(T - 1, 1)
             parts += [jnp.sin(phase)[..., None], jnp.cos(phase)[..., None]]
+            if cfg.observe_previous_action:
+                if action is None:
+                    action = jnp.full(q.shape[:-1] + (nu,), cfg.reset_activation)
+                parts.append(action)
             return jnp.concatenate([p.astype(jnp.float32) for p in parts], axis=-1)
 
-        def post_step(sig: Signals, index, steps):
+        def post_step(sig: Signals, index, steps, action=None):
             d = delta(sig, index)
             m = metrics(d)
             term = terminated(sig, index, m)
             trunc = steps >= max_steps
             if not loop:
                 trunc = trunc | (index >= T - 1)
-            return observe(sig, index), d, m, term, trunc
+            return observe(sig, index, action), d, m, term, trunc
+
+        def transition(sig: Signals, index, steps, action, reset_index, reset_sig: Signals):
+            """After a physics step: observation, Δ, metrics, termination; then the
+            environments that ended restart at ``reset_index`` (their observation from
+            ``reset_sig``, the signals of the reference-state table)."""
+            index, steps = index + 1, steps + 1
+            next_obs, d, m, term, trunc = post_step(sig, index, steps, action)
+            trunc = trunc & ~term
+            done = term | trunc
+            start_sig = jax.tree_util.tree_map(lambda x: x[reset_index], reset_sig)
+            start_obs = observe(start_sig, reset_index, None)
+            obs = jnp.where(done[:, None], start_obs, next_obs)
+            action = jnp.where(done[:, None], jnp.float32(cfg.reset_activation), action)
+            index = jnp.where(done, reset_index, index)
+            steps = jnp.where(done, 0, steps)
+            sensed = jnp.where(done[:, None], sense(start_sig), sense(sig))
+            return obs, next_obs, d, m, term, trunc, index, steps, action, sensed
+
+        lo = jnp.asarray(self.model.mj_model.actuator_lengthrange[:, 0], jnp.float32)
+        span = jnp.asarray(
+            np.maximum(np.diff(self.model.mj_model.actuator_lengthrange, axis=1)[:, 0], 1e-4), jnp.float32
+        )
+
+        def sense(sig: Signals):
+            """What a PD action needs of the present: muscle lengths and velocities ``[B, 2 nu]``."""
+            return jnp.concatenate([sig.muscle_length, sig.muscle_velocity], axis=-1).astype(jnp.float32)
+
+        def excitation(action, sensed):
+            """The excitations ``[B, muscle]`` a policy action asks for (see ``action_space``)."""
+            action = jnp.clip(action, 0.0, 1.0)
+            if cfg.action_space == "excitation":
+                return action
+            length, velocity = sensed[..., :nu], sensed[..., nu:]
+            target = lo + action * span
+            drive = cfg.length_kp * (length - target) / span + cfg.length_kd * velocity / span
+            return jnp.clip(drive, 0.0, 1.0)
 
         def initial(index):
             rq, rqd, _, _ = ref_at(index)
@@ -378,7 +472,15 @@ class TrackingEnv:
         self._observe = jax.jit(observe)
         self._post_step = jax.jit(post_step)
         self._initial = jax.jit(initial)
-        self._obs_dim = 2 * nj + 1 + 3 + len(rlin) + len(rang) + 4 * nu + n_future * (nj + 3 + 4) + 2
+        self.transition_fn = transition  # pure; the trainer fuses it into its own jitted step
+        self._transition = jax.jit(transition)
+        self.excitation_fn = excitation  # pure: (action, sensed) -> excitation
+        self._excitation = jax.jit(excitation)
+        self._sense = jax.jit(sense)
+        self._obs_dim = (
+            2 * nj + 1 + 3 + len(rlin) + len(rang) + 4 * nu + n_future * (nj + 3 + 4) + 2
+            + (nu if cfg.observe_previous_action else 0)
+        )  # fmt: skip
         self._T = T
 
     # ---------------------------------------------------------------- public API
@@ -399,7 +501,52 @@ class TrackingEnv:
         """Physics states ``[B, nstate]`` equal to the reference at frames ``index``."""
         rq, rqd = self._initial(jnp.asarray(index))
         rq, rqd = np.asarray(rq, dtype=float), np.asarray(rqd, dtype=float)
-        return self.layout.pack(rq, rqd, np.zeros((rq.shape[0], self.layout.na)))
+        act = np.full((rq.shape[0], self.layout.na), self.config.reset_activation)
+        return self.layout.pack(rq, rqd, act)
+
+    def reset_table(self) -> tuple[np.ndarray, Signals]:
+        """Physics states ``[T, nstate]`` at every reference frame of one pass (what a reset
+        at that frame starts from) and their signals (computed once, in batches of the
+        backend's size, so resets during training need no physics call)."""
+        if getattr(self, "_table", None) is None:
+            states = self.reference_state(np.arange(self._T))
+            B = self.n_envs
+            chunks = []
+            for i in range(0, self._T, B):
+                part = states[i : i + B]
+                pad = np.concatenate([part, np.repeat(part[-1:], B - len(part), axis=0)])
+                sig = self.physics.forward(self._to_backend(pad))
+                chunks.append(jax.tree_util.tree_map(lambda x, n=len(part): np.asarray(x)[:n], sig))
+            sig = Signals(*[jnp.asarray(np.concatenate(xs)) for xs in zip(*chunks, strict=True)])
+            self._table = (states, sig)
+        return self._table
+
+    def step_autoreset(self, state: EnvState, action, reset_index) -> Transition:
+        """One control step; environments that terminate or truncate restart at the reference
+        frames ``reset_index [B]`` (from :meth:`reset_table`, no physics call)."""
+        states, table_sig = self.reset_table()
+        action = jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
+        exc = self._excitation(action, state.sensed)
+        phys, sig = self.physics.step(state.physics, self._to_backend(exc), self.n_substeps)
+        reset_index = jnp.asarray(reset_index, dtype=jnp.int32)
+        obs, next_obs, d, m, term, trunc, index, steps, act, sensed = self._transition(
+            sig, state.index, state.steps, action, reset_index, table_sig
+        )
+        phys = self.restart(phys, term | trunc, reset_index)
+        return Transition(EnvState(phys, index, steps, act, sensed), obs, next_obs, d, m, term, trunc)
+
+    def restart(self, phys, done, reset_index):
+        """``phys [B, nstate]`` with the rows where ``done`` replaced by the reference-state table
+        at ``reset_index``."""
+        states = self.reset_table()[0]
+        done = np.asarray(done)
+        if not done.any():
+            return phys
+        if self.physics.name == "mjx":
+            return jnp.where(jnp.asarray(done)[:, None], jnp.asarray(states)[reset_index], phys)
+        phys = np.array(phys, copy=True)
+        phys[done] = states[np.asarray(reset_index)[done]]
+        return phys
 
     def _to_backend(self, x):
         return jnp.asarray(x) if self.physics.name == "mjx" else np.asarray(x)
@@ -419,8 +566,12 @@ class TrackingEnv:
         index = jnp.asarray(index, dtype=jnp.int32)
         phys = self._to_backend(self.reference_state(index))
         sig = self.physics.forward(phys)
-        state = EnvState(phys, index, jnp.zeros_like(index))
+        n = index.shape[0]
+        state = EnvState(phys, index, jnp.zeros_like(index), self._reset_action(n), self._sense(sig))
         return state, self._observe(sig, index)
+
+    def _reset_action(self, n: int) -> jax.Array:
+        return jnp.full((n, self.action_dim), self.config.reset_activation, dtype=jnp.float32)
 
     def reset_where(self, state: EnvState, mask, key=None, index=None) -> tuple[EnvState, jax.Array | None]:
         """Reset only the environments where ``mask [B]`` is true (at random frames from ``key``,
@@ -434,20 +585,37 @@ class TrackingEnv:
         phys = np.array(state.physics, dtype=float, copy=True)
         phys[mask] = fresh[mask]
         sig = self.physics.forward(self._to_backend(phys))
+        prev = state.action if state.action is not None else self._reset_action(len(mask))
+        m = jnp.asarray(mask)[:, None]
+        sensed = self._sense(sig)
         st = EnvState(
             self._to_backend(phys),
             jnp.asarray(new_index, dtype=jnp.int32),
             jnp.where(jnp.asarray(mask), 0, state.steps),
+            jnp.where(m, self._reset_action(len(mask)), prev),
+            sensed if state.sensed is None else jnp.where(m, sensed, state.sensed),
         )
-        return st, self._observe(sig, st.index)
+        return st, self._observe(sig, st.index, st.action)
+
+    def excitation(self, state: EnvState, action) -> jax.Array:
+        """The excitations ``[B, muscle]`` the policy action ``[B, muscle]`` asks for in
+        ``state`` (the action itself, or the muscle-length PD law; see ``action_space``)."""
+        if self.config.action_space == "excitation":
+            return jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
+        if state.sensed is None:
+            raise ValueError("a muscle_length action needs a state from reset() or step()")
+        return self._excitation(jnp.asarray(action, dtype=jnp.float32), state.sensed)
 
     def step(self, state: EnvState, action) -> StepResult:
-        """Apply excitations ``action [B, muscle]`` (clipped to [0, 1]) for one control step."""
-        phys, sig = self.physics.step(state.physics, self._to_backend(action), self.n_substeps)
+        """Apply the policy's ``action [B, muscle]`` in [0, 1] for one control step (excitations,
+        or target lengths mapped to excitations; ``signals.excitation`` is what was applied)."""
+        action = jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
+        exc = self.excitation(state, action)
+        phys, sig = self.physics.step(state.physics, self._to_backend(exc), self.n_substeps)
         index = state.index + 1
         steps = state.steps + 1
-        obs, d, m, term, trunc = self._post_step(sig, index, steps)
-        return StepResult(EnvState(phys, index, steps), obs, d, m, term, trunc, sig)
+        obs, d, m, term, trunc = self._post_step(sig, index, steps, action)
+        return StepResult(EnvState(phys, index, steps, action, self._sense(sig)), obs, d, m, term, trunc, sig)
 
 
 def delta_names(model: MuscleModel) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ axis is added with ``jax.vmap``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import flax.linen as nn
 import jax
@@ -34,6 +34,10 @@ __all__ = [
     "AddState",
     "ExpConfig",
     "REWARDS",
+    "AddReward",
+    "ExpReward",
+    "Reward",
+    "make_reward",
     "add_init",
     "add_loss",
     "add_reward",
@@ -42,7 +46,6 @@ __all__ = [
     "exp_reward",
 ]
 
-REWARDS = ("exp", "add")
 
 _FAMILY_PREFIX = {
     "joint_angle": "joint_angle/",
@@ -214,3 +217,68 @@ def add_update(state: AddState, delta: jax.Array, config: AddConfig = AddConfig(
     )
     info = jax.tree_util.tree_map(lambda x: x[-1], info)
     return state._replace(params=params, opt_state=opt_state), info
+
+
+# ---------------------------------------------------------------------------------------------
+# One shape for every reward (the trainer picks by name and never branches on it)
+
+
+class Reward(Protocol):
+    """A reward of Δ with optional learned state (per seed, pure; the trainer vmaps it)."""
+
+    name: str
+
+    def init(self, key: jax.Array, delta_names: tuple[str, ...]):
+        """The reward's state (None when it has none)."""
+
+    def __call__(self, state, delta: jax.Array) -> jax.Array:
+        """``[batch]`` rewards for Δ ``[batch, delta]``."""
+
+    def update(self, state, delta: jax.Array):
+        """The state after seeing the policy's Δ ``[batch, delta]`` of one iteration."""
+
+
+@dataclass(frozen=True)
+class ExpReward:
+    """Hand-weighted Gaussian kernels (:func:`exp_reward`); no state."""
+
+    config: ExpConfig
+    delta_names: tuple[str, ...]
+    name: str = "exp"
+
+    def init(self, key, delta_names):
+        return None
+
+    def __call__(self, state, delta):
+        return exp_reward(delta, self.delta_names, self.config)
+
+    def update(self, state, delta):
+        return state
+
+
+@dataclass(frozen=True)
+class AddReward:
+    """The adversarial differential discriminator (:func:`add_reward`, :func:`add_update`)."""
+
+    config: AddConfig
+    delta_names: tuple[str, ...]
+    name: str = "add"
+
+    def init(self, key, delta_names):
+        return add_init(key, len(delta_names), self.config)
+
+    def __call__(self, state, delta):
+        return add_reward(state, delta, self.config)
+
+    def update(self, state, delta):
+        return add_update(state, delta, self.config)[0]
+
+
+REWARDS: dict[str, type] = {"exp": ExpReward, "add": AddReward}
+
+
+def make_reward(name: str, config, delta_names: tuple[str, ...]) -> Reward:
+    """The reward ``name`` (a key of :data:`REWARDS`) over Δ components ``delta_names``."""
+    if name not in REWARDS:
+        raise ValueError(f"unknown reward {name!r}; expected one of {tuple(REWARDS)}")
+    return REWARDS[name](config, tuple(delta_names))

@@ -167,9 +167,10 @@ def rollout(
     free = ra is not None
     rec: dict[str, list] = {k: [] for k in ROLLOUT_UNITS if not k.startswith("reference")}
     for _ in range(n):
-        exc = np.asarray(trainer.mean_action(agent, jnp.asarray(obs).reshape(S, 1, -1))).reshape(S, -1)
-        res = env.step(state, exc)
+        action = np.asarray(trainer.mean_action(agent, jnp.asarray(obs).reshape(S, 1, -1))).reshape(S, -1)
+        res = env.step(state, action)
         sig = res.signals
+        exc = np.asarray(sig.excitation)  # what the muscles got (a PD action maps to it)
         q = np.asarray(sig.qpos)
         rec["excitation"].append(exc)
         rec["activation"].append(np.asarray(sig.activation))

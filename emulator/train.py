@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from .agents import AGENTS
+from .agents import AGENTS, make_agent
 from .agents import ppo as ppo_lib
 from .agents import qflex as qflex_lib
 from .demos import resolve_motion
@@ -34,7 +34,7 @@ from .env import EnvConfig, TrackingEnv
 from .models import MuscleModel, load_model
 from .motion import ReferenceMotion
 from .physics import make_physics
-from .rewards import REWARDS, AddConfig, ExpConfig, add_init, add_reward, add_update, exp_reward
+from .rewards import REWARDS, AddConfig, ExpConfig, make_reward
 
 __all__ = ["CURVE_NAMES", "TrainConfig", "TrainResult", "Trainer", "make_train", "seed_keys"]
 
@@ -48,6 +48,7 @@ CURVE_NAMES = (
     "body_position_error_cm",
     "root_translation_error_cm",
     "termination_rate",
+    "episode_length_s",
 )
 
 
@@ -88,7 +89,7 @@ class TrainConfig:
             raise ValueError(f"algo must be one of {AGENTS}, got {self.algo!r}")
         if self.reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
-        agent = self.ppo if self.algo == "ppo" else self.qflex
+        agent = getattr(self, self.algo)  # the learner's settings table has the learner's name
         if self.n_envs is None:
             object.__setattr__(self, "n_envs", agent.n_envs)
         if self.total_steps is None:
@@ -143,64 +144,110 @@ def seed_keys(seeds) -> jax.Array:
 
 
 class Trainer:
-    """The compiled pieces of one configuration; ``train(keys)`` runs them."""
+    """The compiled pieces of one configuration; ``train(keys)`` runs them.
+
+    Args:
+        config: the training configuration.
+        model, motion: the model and reference to train on (default: loaded from the config's
+            names).
+        env: a tracking environment to take sizes (observation, action, Δ) from; by default a
+            one-environment ``cpu`` view of the task (no MJX compile for the sizes).
+    """
 
     def __init__(
-        self, config: TrainConfig, model: MuscleModel | None = None, motion: ReferenceMotion | None = None
+        self,
+        config: TrainConfig,
+        model: MuscleModel | None = None,
+        motion: ReferenceMotion | None = None,
+        env: TrackingEnv | None = None,
     ):
         self.config = config
-        self.model = model or load_model(config.model)
-        self.motion = motion or resolve_motion(config.motion, self.model)[0]
-        self.motion.check_model(self.model)
-        probe = TrackingEnv(
-            self.model, self.motion, make_physics(self.model, config.backend, n_envs=1), config.env
+        self.model = model or (env.model if env is not None else load_model(config.model))
+        self.motion = motion or (
+            env.motion if env is not None else resolve_motion(config.motion, self.model)[0]
         )
-        self.obs_dim, self.act_dim = probe.obs_dim, probe.action_dim
-        self.delta_names = probe.delta_names
-        self.reference_frames = probe.reference_frames
-        self.control_dt = probe.control_dt
-        self._fixed_base = probe.fixed_base
-        self._build(probe)
+        self.motion.check_model(self.model)
+        if env is not None and env.config != config.env:
+            raise ValueError("the env given to the Trainer has other settings than config.env")
+        spec = env or TrackingEnv(
+            self.model, self.motion, make_physics(self.model, "cpu", n_envs=1), config.env
+        )
+        self.spec_env = spec
+        self.obs_dim, self.act_dim = spec.obs_dim, spec.action_dim
+        self.delta_names = spec.delta_names
+        self.reference_frames = spec.reference_frames
+        self.control_dt = spec.control_dt
+        self._fixed_base = spec.fixed_base
+        self.agent = make_agent(config.algo, getattr(config, config.algo))
+        reward_cfg = getattr(config, config.reward)
+        if config.reward == "exp":
+            reward_cfg = dataclasses.replace(reward_cfg, fixed_base=self._fixed_base)
+        self.reward = make_reward(config.reward, reward_cfg, self.delta_names)
+        self._build(spec)
 
     # -- compiled pieces ---------------------------------------------------------------
-    def _build(self, probe: TrackingEnv):
-        c = self.config
-        exp_cfg = dataclasses.replace(c.exp, fixed_base=self._fixed_base)
-        names = self.delta_names
+    def _build(self, spec: TrackingEnv):
+        c, agent, reward = self.config, self.agent, self.reward
+        obs_dim, act_dim, delta_dim = self.obs_dim, self.act_dim, len(self.delta_names)
 
-        def reward_fn(rstate, delta):
-            if c.reward == "exp":
-                return exp_reward(delta, names, exp_cfg)
-            return add_reward(rstate, delta, c.add)
+        def init(k_agent, k_reward):
+            return agent.init(k_agent, obs_dim, act_dim), reward.init(k_reward, self.delta_names)
 
-        self._reward = jax.jit(jax.vmap(reward_fn))
-        self._reward_update = jax.jit(jax.vmap(lambda s, d: add_update(s, d, c.add)))
-        if c.algo == "ppo":
-            cfg = c.ppo
-            self._init_agent = jax.jit(
-                jax.vmap(lambda k: ppo_lib.ppo_init(k, self.obs_dim, self.act_dim, cfg))
+        self._init = jax.jit(jax.vmap(init))
+        self._memory_init = jax.jit(jax.vmap(lambda _: agent.memory_init(obs_dim, act_dim, delta_dim)))
+        self._mean_action = jax.jit(jax.vmap(agent.mean_action))
+
+        def update(state, memory, rstate, batch, last_obs, key):
+            state, memory, info = agent.update(
+                state, memory, batch, last_obs, lambda d: reward(rstate, d), key
             )
-            self._act = jax.jit(jax.vmap(lambda s, o, k: ppo_lib.ppo_act(s, o, k, cfg)))
-            self._value = jax.jit(jax.vmap(lambda s, o: ppo_lib.ppo_value(s, o, cfg)))
-            self._update = jax.jit(jax.vmap(lambda s, r, v, k: ppo_lib.ppo_update(s, r, v, k, cfg)))
-            self._mean_action = jax.jit(jax.vmap(lambda s, o: ppo_lib.ppo_mean_action(s, o, cfg)))
-        else:
-            cfg, A = c.qflex, self.act_dim
-            self._init_agent = jax.jit(jax.vmap(lambda k: qflex_lib.qflex_init(k, self.obs_dim, A, cfg)))
-            self._act = jax.jit(jax.vmap(lambda s, o, k: qflex_lib.qflex_act(s, o, k, cfg, A)))
-            self._mean_action = jax.jit(jax.vmap(lambda s, o: qflex_lib.qflex_mean_action(s, o, cfg, A)))
+            flat_delta = batch["delta"].reshape(-1, batch["delta"].shape[-1])
+            return state, memory, reward.update(rstate, flat_delta), info
 
-            def upd(s, bo, ba, bd, bn, bt, size, rs, k, new_obs):
-                return qflex_lib.qflex_update(
-                    s, bo, ba, bd, bn, bt, size, lambda d: reward_fn(rs, d), k, new_obs, cfg
-                )
-
-            self._qflex_update = jax.jit(jax.vmap(upd))
+        self._update = jax.jit(jax.vmap(update))
         # per-seed start frames; a non-cyclic motion never starts on its last frame (the env's rule)
-        self._starts = jax.jit(jax.vmap(lambda k: probe.start_frames(k, c.n_envs)))
+        self._starts = jax.jit(jax.vmap(lambda k: spec.start_frames(k, c.n_envs)))
         self._split = jax.jit(jax.vmap(lambda k: jax.random.split(k, 4)))
-        self.n_steps = c.ppo.rollout_steps if c.algo == "ppo" else c.qflex.steps_per_update
+        self.n_steps = agent.steps_per_iteration
         self._split_steps = jax.jit(jax.vmap(lambda k: jax.random.split(k, self.n_steps)))
+        self._programs: dict[int, tuple[TrackingEnv, Callable]] = {}
+
+    def _collect_step_fn(self, env: TrackingEnv, S: int, E: int):
+        """One jitted function per control step, after the physics: the env's transition (Δ,
+        metrics, termination, resets from the reference table), the reward, episode-return
+        bookkeeping and the next exploring action, all seeds at once."""
+        agent, reward = self.agent, self.reward
+        table_sig = env.reset_table()[1]
+
+        def seeds(x):  # [S*E, ...] -> [S, E, ...]
+            return x.reshape((S, E) + x.shape[1:])
+
+        def act(state, obs, key, sensed):
+            """Exploring policy actions ``[S, E, muscle]`` and the excitations ``[S*E, muscle]``
+            they ask for (the env's action space)."""
+            action, extras = jax.vmap(agent.act)(state, obs, key)
+            return action, env.excitation_fn(action.reshape(S * E, -1), sensed), extras
+
+        def step(state, rstate, sig, index, steps, action, reset_index, ep_ret, key):
+            length = seeds(steps + 1)  # control steps of each episode after this one
+            obs, next_obs, d, m, term, trunc, index, steps, _, sensed = env.transition_fn(
+                sig, index, steps, action.reshape(S * E, -1), reset_index, table_sig
+            )
+            d, m, term, trunc = seeds(d), seeds(m), seeds(term), seeds(trunc)
+            rew = jax.vmap(reward)(rstate, d)
+            done = term | trunc
+            ret = ep_ret + rew
+            action, flat_exc, extras = act(state, seeds(obs), key, sensed)
+            record = {
+                "next_obs": seeds(next_obs), "delta": d, "reward": rew,
+                "terminated": term.astype(jnp.float32), "truncated": trunc.astype(jnp.float32),
+                "metrics": m, "ended_return": jnp.where(done, ret, 0.0),
+                "ended_length": jnp.where(done, length, 0).astype(jnp.float32),
+            }  # fmt: skip
+            ret = jnp.where(done, 0.0, ret)
+            return record, seeds(obs), action, flat_exc, extras, index, steps, ret, done.reshape(-1), sensed
+
+        return jax.jit(step), jax.jit(act)
 
     @property
     def n_iterations(self) -> int:
@@ -220,12 +267,7 @@ class Trainer:
         """The untrained learner and reward states for ``keys [S, 2]`` (what :meth:`train`
         starts from; also the template :func:`load_checkpoint` fills), with empty curves."""
         k = self._split(jnp.asarray(keys))
-        agent = self._init_agent(k[:, 1])
-        rstate = (
-            jax.vmap(lambda kk: add_init(kk, len(self.delta_names), self.config.add))(k[:, 2])
-            if self.config.reward == "add"
-            else None
-        )
+        agent, rstate = self._init(k[:, 1], k[:, 2])  # (k[:, 0] drives the loop, k[:, 3] starts)
         return TrainResult(agent, rstate, {})
 
     # -- the loop ----------------------------------------------------------------------
@@ -250,7 +292,10 @@ class Trainer:
         c = self.config
         keys = jnp.asarray(keys)
         S, E = keys.shape[0], c.n_envs
-        env = self.make_env(S)
+        if S not in self._programs:  # one env and one compiled step per block size, reused
+            env = self.make_env(S)
+            self._programs[S] = (env, *self._collect_step_fn(env, S, E))
+        env, collect, first_act = self._programs[S]
         n_steps = self.n_steps
         per_iter = E * n_steps
         n_iters = self.n_iterations
@@ -258,110 +303,53 @@ class Trainer:
         loop_keys, k_start = k[:, 0], k[:, 3]
         if resume is not None:
             start_iter, prev = resume
-            agent, rstate, curves = (
-                prev.agent,
-                prev.reward_state,
-                {n: list(v.T) for n, v in prev.curves.items()},
-            )
+            agent, rstate = prev.agent, prev.reward_state
+            curves = {n: list(v.T) for n, v in prev.curves.items()}
             loop_keys = jax.vmap(lambda kk: jax.random.fold_in(kk, start_iter))(loop_keys)
         else:
             start_iter = 0
             agent, rstate, _ = self.init_state(keys)
             curves = {n: [] for n in CURVE_NAMES}
+        # the replay buffer (Qflex) is not checkpointed: after a resume it refills
+        memory = self._memory_init(jnp.zeros(S))
         starts = np.asarray(self._starts(k_start)).reshape(S * E)
         env_state, obs = env.reset(None, index=starts)
+        phys, index, steps, sensed = env_state.physics, env_state.index, env_state.steps, env_state.sensed
         obs = jnp.asarray(obs).reshape(S, E, -1)
-        ep_ret = np.zeros((S, E))
+        ep_ret = jnp.zeros((S, E))
         t0 = time.perf_counter()
         done_before = int(np.max(curves["env_steps"][-1])) if curves["env_steps"] else 0
         steps_done = done_before
-        if c.algo == "qflex":
-            buffer = qflex_lib.buffer_init(
-                S, c.qflex.buffer_size, self.obs_dim, self.act_dim, len(self.delta_names)
-            )
-            # the replay buffer is not checkpointed: after a resume it refills
         for it in range(start_iter, n_iters):
             ks = self._split(loop_keys)
             loop_keys, k_act, k_upd, k_reset = ks[:, 0], ks[:, 1], ks[:, 2], ks[:, 3]
-            act_keys = self._split_steps(k_act)  # [S, T, 2]
-            reset_keys = self._split_steps(k_reset)
-            traj = {n: [] for n in (*ppo_lib.ROLLOUT_KEYS, "action", "delta", "next_obs")}
-            sum_metrics = np.zeros((S, 4))
-            sum_reward = np.zeros(S)
-            ended_ret: list[list[float]] = [[] for _ in range(S)]
-            n_term = np.zeros(S)
-            n_end = np.zeros(S)
+            act_keys = np.asarray(self._split_steps(k_act))  # [S, T, 2]
+            reset_index = np.asarray(jax.vmap(self._starts)(self._split_steps(k_reset)))  # [S, T, E]
+            reset_index = reset_index.reshape(S, n_steps, E).transpose(1, 0, 2).reshape(n_steps, S * E)
+            action, flat_exc, extras = first_act(agent, obs, act_keys[:, 0], sensed)
+            records, inputs = [], []
             for t in range(n_steps):
-                out = self._act(agent, obs, act_keys[:, t])
-                if c.algo == "ppo":
-                    u, exc, logp, val = out
-                else:
-                    u, exc = out
-                    logp = val = jnp.zeros((S, E))
-                res = env.step(env_state, np.asarray(exc).reshape(S * E, -1))
-                delta = jnp.asarray(res.delta).reshape(S, E, -1)
-                rew = self._reward(rstate, delta)
-                term = np.asarray(res.terminated).reshape(S, E)
-                trunc = np.asarray(res.truncated).reshape(S, E) & ~term
-                next_obs = jnp.asarray(res.obs).reshape(S, E, -1)
-                for name, v in (
-                    ("obs", obs), ("u", u), ("log_prob", logp), ("value", val), ("reward", rew),
-                    ("terminated", term.astype(np.float32)), ("truncated", trunc.astype(np.float32)),
-                    ("delta", delta), ("next_obs", next_obs), ("action", exc),
-                ):  # fmt: skip
-                    traj[name].append(v)
-                r = np.asarray(rew)
-                ep_ret += r
-                sum_reward += r.mean(1)
-                sum_metrics += np.asarray(res.metrics).reshape(S, E, 4).mean(1)
-                done = term | trunc
-                n_term += term.sum(1)
-                n_end += done.sum(1)
-                for s, e in zip(*np.nonzero(done), strict=True):
-                    ended_ret[s].append(ep_ret[s, e])
-                    ep_ret[s, e] = 0.0
-                env_state = res.state
-                if done.any():
-                    new = np.asarray(self._starts(reset_keys[:, t]))
-                    env_state, robs = env.reset_where(env_state, done.reshape(-1), index=new.reshape(-1))
-                    obs = jnp.where(
-                        jnp.asarray(done)[..., None], jnp.asarray(robs).reshape(S, E, -1), next_obs
-                    )
-                else:
-                    obs = next_obs
-            batch = {n: jnp.stack(v, axis=1) for n, v in traj.items()}  # [S, T, E, ...]
-            if c.algo == "ppo":
-                last_value = self._value(agent, obs)
-                agent, info = self._update(
-                    agent, {k: batch[k] for k in ppo_lib.ROLLOUT_KEYS}, last_value, k_upd
+                phys, sig = env.physics.step(phys, env._to_backend(flat_exc), env.n_substeps)
+                inputs.append(dict(extras, obs=obs, action=action))
+                rec, obs, action, flat_exc, extras, index, steps, ep_ret, done, sensed = collect(
+                    agent,
+                    rstate,
+                    sig,
+                    index,
+                    steps,
+                    action,
+                    reset_index[t],
+                    ep_ret,
+                    act_keys[:, (t + 1) % n_steps],
                 )
-            else:
-                buffer = qflex_lib.buffer_add(buffer, batch)
-                agent, info = self._qflex_update(
-                    agent, buffer.obs, buffer.action, buffer.delta, buffer.next_obs, buffer.terminated, buffer.size,
-                    rstate, k_upd, batch["obs"].reshape(S, -1, self.obs_dim),
-                )  # fmt: skip
-            if c.reward == "add":
-                rstate, _ = self._reward_update(
-                    rstate, batch["delta"].reshape(S, -1, batch["delta"].shape[-1])
-                )
-            steps_done += n_steps * E
+                records.append(rec)
+                phys = env.restart(phys, np.asarray(done), reset_index[t])
+            batch = _stack_steps(inputs, records)  # [S, T, E, ...]
+            agent, memory, rstate, info = self._update(agent, memory, rstate, batch, obs, k_upd)
+            steps_done += per_iter
             wall = time.perf_counter() - t0
-            m = sum_metrics / n_steps
-            with np.errstate(invalid="ignore"):
-                row = {
-                    "env_steps": np.full(S, steps_done, dtype=float),
-                    "wall_time_s": np.full(S, wall),
-                    "reward": sum_reward / n_steps,
-                    "episode_return": np.array([np.mean(x) if x else np.nan for x in ended_ret]),
-                    "joint_angle_error_deg": m[:, 0],
-                    "root_rotation_error_deg": m[:, 1],
-                    "body_position_error_cm": m[:, 2],
-                    "root_translation_error_cm": m[:, 3],
-                    "termination_rate": np.where(n_end > 0, n_term / np.maximum(n_end, 1), np.nan),
-                }
-            for n in CURVE_NAMES:
-                curves[n].append(row[n])
+            for n, v in _curve_row(batch, steps_done, wall, env.control_dt).items():
+                curves[n].append(v)
             result = None
             due = checkpoint is not None and checkpoint_every and (it + 1) % checkpoint_every == 0
             if progress_fn is not None or due:
@@ -383,6 +371,37 @@ class Trainer:
             if due:
                 checkpoint(it + 1, result)
         return TrainResult(agent, rstate, {n: np.stack(v, axis=1) for n, v in curves.items()})
+
+
+@jax.jit
+def _stack_steps(inputs: list[dict], records: list[dict]) -> dict:
+    """Per-step dicts ``[S, E, ...]`` -> one batch ``[S, T, E, ...]``."""
+    out = {n: jnp.stack([x[n] for x in inputs], axis=1) for n in inputs[0]}
+    out |= {n: jnp.stack([x[n] for x in records], axis=1) for n in records[0]}
+    return out
+
+
+def _curve_row(batch: dict, steps_done: int, wall: float, control_dt: float) -> dict:
+    """One iteration's learning-curve values per seed (names in :data:`CURVE_NAMES`)."""
+    m = np.asarray(batch["metrics"]).mean(axis=(1, 2))  # [S, 4]
+    term = np.asarray(batch["terminated"]).sum(axis=(1, 2))
+    ends = term + np.asarray(batch["truncated"]).sum(axis=(1, 2))
+    ended = np.asarray(batch["ended_return"]).sum(axis=(1, 2))
+    lengths = np.asarray(batch["ended_length"]).sum(axis=(1, 2)) * control_dt
+    S = m.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "env_steps": np.full(S, steps_done, dtype=float),
+            "wall_time_s": np.full(S, wall),
+            "reward": np.asarray(batch["reward"]).mean(axis=(1, 2)),
+            "episode_return": np.where(ends > 0, ended / ends, np.nan),
+            "joint_angle_error_deg": m[:, 0],
+            "root_rotation_error_deg": m[:, 1],
+            "body_position_error_cm": m[:, 2],
+            "root_translation_error_cm": m[:, 3],
+            "termination_rate": np.where(ends > 0, term / np.maximum(ends, 1), np.nan),
+            "episode_length_s": np.where(ends > 0, lengths / np.maximum(ends, 1), np.nan),
+        }
 
 
 def make_train(config: TrainConfig, **kwargs) -> Callable[..., TrainResult]:

@@ -171,3 +171,87 @@ def test_config_changes_control_rate(elbow):
         elbow, elbow_flexion_cycle(elbow), make_physics(elbow, "cpu", n_envs=1), EnvConfig(control_dt=0.02)
     )
     assert env.n_substeps == 10 and env.reference_frames == 100
+
+
+# ---------------------------------------------------------------------------------------------
+# walking-recipe options (issue 14): each changes what the env does, measurably
+
+
+def _walk_env(model, n=4, **cfg):
+    from emulator.demos import load_demo
+
+    return TrackingEnv(
+        model, load_demo("walk", model), make_physics(model, "cpu", n_envs=n), EnvConfig(**cfg)
+    )
+
+
+def test_termination_by_mean_or_any_body(myolegs):
+    """One foot 0.4 m off: 'max' ends the episode, 'mean' (over 10+ bodies) does not; all
+    bodies 0.2 m off ends both."""
+    any_body, mean = _walk_env(myolegs, termination_body="max"), _walk_env(myolegs, termination_body="mean")
+    idx = np.array([5, 5, 5, 5])
+    sig, index = _at_reference(any_body, idx)
+    foot = myolegs.tracked_bodies.index("calcn_r")
+    moved = np.asarray(sig.body_pos).copy()
+    moved[0, foot, 2] += 0.4
+    moved[1] += 0.2
+    sig = sig._replace(body_pos=moved)
+    for env, expect in ((any_body, [True, True, False, False]), (mean, [False, True, False, False])):
+        _, _, m, term, _ = env._post_step(sig, index, jnp.zeros(4, jnp.int32))
+        np.testing.assert_array_equal(np.asarray(term), expect)
+
+
+def test_reset_activation_and_previous_action_in_the_observation(myolegs):
+    plain = _walk_env(myolegs)
+    env = _walk_env(myolegs, reset_activation=0.05, observe_previous_action=True)
+    nu = myolegs.n_muscles
+    assert env.obs_dim == plain.obs_dim + nu
+    state, obs = env.reset(None, index=np.array([0, 10, 20, 30]))
+    np.testing.assert_allclose(env.layout.act(np.asarray(state.physics)), 0.05)
+    np.testing.assert_allclose(np.asarray(obs)[:, -nu:], 0.05)
+    # loaded muscles pull: more tension at the reset than passive-only muscles
+    sig0 = plain.physics.forward(plain.reference_state(np.array([0, 10, 20, 30])))
+    sig1 = env.physics.forward(np.asarray(state.physics))
+    assert np.asarray(sig1.muscle_force).sum() > np.asarray(sig0.muscle_force).sum() + 100.0
+    action = np.random.default_rng(0).uniform(0, 1, (4, nu))
+    r = env.step(state, action)
+    np.testing.assert_allclose(np.asarray(r.obs)[:, -nu:], action, atol=1e-6)
+
+
+def test_muscle_length_actions_drive_excitation_by_the_pd_law(myolegs):
+    env = _walk_env(myolegs, action_space="muscle_length", length_kp=5.0, length_kd=0.0)
+    state, _ = env.reset(None, index=np.array([0, 10, 20, 30]))
+    lo, hi = myolegs.mj_model.actuator_lengthrange.T
+    length = np.asarray(state.sensed)[:, : myolegs.n_muscles]
+    # asking for the current length: no drive; for the shortest length: full drive (or the
+    # PD law's value, when the muscle is already near its shortest); for the longest: none
+    at_now = (length - lo) / (hi - lo)
+    np.testing.assert_allclose(np.asarray(env.excitation(state, at_now)), 0.0, atol=1e-4)
+    shortest = np.asarray(env.excitation(state, np.zeros_like(at_now)))
+    np.testing.assert_allclose(shortest, np.clip(5.0 * at_now, 0, 1), atol=1e-4)
+    np.testing.assert_allclose(np.asarray(env.excitation(state, np.ones_like(at_now))), 0.0, atol=1e-6)
+    r = env.step(state, np.zeros_like(at_now))
+    np.testing.assert_allclose(np.asarray(r.signals.excitation), shortest, atol=1e-5)  # what was applied
+    with pytest.raises(ValueError, match="action_space"):
+        EnvConfig(action_space="torque")
+
+
+def test_step_autoreset_restarts_ended_environments_from_the_table(myolegs):
+    env = _walk_env(myolegs, termination_body="mean", termination_distance_m=0.05)
+    state, _ = env.reset(None, index=np.array([0, 10, 20, 30]))
+    restart_at = np.array([3, 4, 5, 6])
+    ended = np.zeros(4, dtype=bool)
+    for _ in range(60):  # no muscle activity: the body sinks, every env ends at some point
+        tr = env.step_autoreset(state, np.zeros((4, myolegs.n_muscles)), restart_at)
+        done = np.asarray(tr.terminated | tr.truncated)
+        if done.any():
+            fresh, fresh_obs = env.reset(None, index=restart_at)
+            np.testing.assert_array_equal(np.asarray(tr.state.physics)[done], np.asarray(fresh.physics)[done])
+            np.testing.assert_allclose(np.asarray(tr.obs)[done], np.asarray(fresh_obs)[done], atol=1e-5)
+            np.testing.assert_array_equal(np.asarray(tr.state.steps)[done], 0)
+            np.testing.assert_array_equal(np.asarray(tr.state.index)[done], restart_at[done])
+            # the observation right after the step is not the restarted one
+            assert np.abs(np.asarray(tr.next_obs)[done] - np.asarray(tr.obs)[done]).max() > 1e-3
+        ended |= done
+        state = tr.state
+    assert ended.all()

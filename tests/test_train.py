@@ -79,3 +79,34 @@ def test_short_elbow_run_halves_the_tracking_error(algo, steps):
     after = rollout(trainer, res.agent, 1.0).data["metrics"][..., 0].mean()
     print(f"elbow {algo}: mean joint-angle error {before:.2f} -> {after:.2f} deg")
     assert after <= 0.5 * before
+
+
+def test_learners_and_rewards_come_from_registries():
+    """The trainer picks learner and reward by name from one table each and takes its sizes from
+    the env (a previous-action observation widens it); unknown names are refused by name."""
+    import dataclasses
+
+    from emulator.agents import AGENTS, make_agent
+    from emulator.env import EnvConfig, TrackingEnv
+    from emulator.physics import make_physics
+    from emulator.rewards import REWARDS, make_reward
+
+    assert set(AGENTS) == {"ppo", "qflex"} and set(REWARDS) == {"exp", "add"}
+    with pytest.raises(ValueError, match="unknown learner 'sac'"):
+        make_agent("sac", None)
+    with pytest.raises(ValueError, match="unknown reward 'l2'"):
+        make_reward("l2", None, ())
+    with pytest.raises(ValueError, match="algo must be one of"):
+        TrainConfig(algo="sac")
+    cfg = TrainConfig(total_steps=4 * 32, env=EnvConfig(observe_previous_action=True), **TINY)
+    plain = Trainer(dataclasses.replace(cfg, env=EnvConfig()))
+    wide = Trainer(cfg)
+    assert wide.obs_dim == plain.obs_dim + wide.act_dim
+    env = TrackingEnv(wide.model, wide.motion, make_physics(wide.model, "cpu", n_envs=1), cfg.env)
+    assert Trainer(cfg, env=env).obs_dim == env.obs_dim
+    with pytest.raises(ValueError, match="other settings"):
+        Trainer(dataclasses.replace(cfg, env=EnvConfig()), env=env)
+    from emulator.train import CURVE_NAMES
+
+    res = wide.train(seed_keys([0]))
+    assert set(res.curves) == set(CURVE_NAMES) and res.curves["episode_length_s"].shape == (1, 1)

@@ -37,7 +37,11 @@ class RunningNorm(NamedTuple):
 
 
 def norm_init(dim: int) -> RunningNorm:
-    return RunningNorm(jnp.zeros(dim), jnp.ones(dim), jnp.asarray(1e-4))
+    # explicit dtypes: a weakly typed count would change type after the first update and
+    # make every jitted function that takes the state compile twice
+    return RunningNorm(
+        jnp.zeros(dim, jnp.float32), jnp.ones(dim, jnp.float32), jnp.asarray(1e-4, jnp.float32)
+    )
 
 
 def norm_update(norm: RunningNorm, x: jax.Array) -> RunningNorm:

@@ -108,7 +108,7 @@ def ppo_init(key: jax.Array, obs_dim: int, act_dim: int, config: PPOConfig = PPO
     actor_net, critic_net = _nets(config, act_dim)
     x = jnp.zeros((1, obs_dim))
     actor, critic = actor_net.init(ka, x), critic_net.init(kc, x)
-    log_std = jnp.full(act_dim, config.init_log_std)
+    log_std = jnp.full(act_dim, config.init_log_std, dtype=jnp.float32)
     params = {"actor": actor, "critic": critic, "log_std": log_std}
     return PPOState(actor, critic, log_std, _optimizer(config).init(params), norm_init(obs_dim))
 

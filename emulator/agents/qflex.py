@@ -41,8 +41,9 @@ __all__ = [
     "Buffer",
     "QflexConfig",
     "QflexState",
-    "buffer_add",
-    "buffer_init",
+    "action_dim",
+    "buffer_add_one",
+    "buffer_init_one",
     "flow_target",
     "qflex_act",
     "qflex_init",
@@ -130,15 +131,22 @@ class QflexState(NamedTuple):
 
 
 class Buffer(NamedTuple):
-    """Replay for ``S`` seeds: ``obs, action, delta, next_obs [S, N, ...]``, ``terminated [S, N]``."""
+    """One seed's replay ring: ``obs, action, delta, next_obs [N, ...]``, ``terminated [N]``."""
 
     obs: jax.Array
     action: jax.Array
     delta: jax.Array
     next_obs: jax.Array
     terminated: jax.Array
-    ptr: jax.Array  # [S]
-    size: jax.Array  # [S]
+    ptr: jax.Array  # [] next slot
+    size: jax.Array  # [] filled slots
+
+
+def action_dim(state: QflexState) -> int:
+    """Muscles the learner acts on (the sampler's last layer outputs mean and log std of each)."""
+    layers = state.actor["params"]
+    last = max(layers, key=lambda k: int(k.rsplit("_", 1)[-1]))
+    return layers[last]["bias"].shape[-1] // 2
 
 
 def _nets(config: QflexConfig, act_dim: int):
@@ -222,35 +230,31 @@ def flow_target(grad_q: jax.Array, scale: float, eps: float = 1e-6) -> jax.Array
     return scale * grad_q / (jnp.linalg.norm(grad_q, axis=-1, keepdims=True) + eps)
 
 
-def buffer_init(n_seeds: int, capacity: int, obs_dim: int, act_dim: int, delta_dim: int) -> Buffer:
+def buffer_init_one(capacity: int, obs_dim: int, act_dim: int, delta_dim: int) -> Buffer:
+    """One seed's empty replay (the trainer vmaps it): arrays ``[N, ...]``, scalar ptr/size."""
     z = jnp.zeros
     return Buffer(
-        z((n_seeds, capacity, obs_dim), jnp.float32), z((n_seeds, capacity, act_dim), jnp.float32),
-        z((n_seeds, capacity, delta_dim), jnp.float32), z((n_seeds, capacity, obs_dim), jnp.float32),
-        z((n_seeds, capacity), jnp.float32), z((n_seeds,), jnp.int32), z((n_seeds,), jnp.int32),
+        z((capacity, obs_dim), jnp.float32), z((capacity, act_dim), jnp.float32),
+        z((capacity, delta_dim), jnp.float32), z((capacity, obs_dim), jnp.float32),
+        z((capacity,), jnp.float32), z((), jnp.int32), z((), jnp.int32),
     )  # fmt: skip
 
 
-@jax.jit
-def buffer_add(buf: Buffer, batch: dict) -> Buffer:
-    """Append ``batch`` (``[S, T, E, ...]`` from the trainer: obs, action (the excitation
-    applied), delta, next_obs, terminated) to every seed's ring buffer."""
+def buffer_add_one(buf: Buffer, batch: dict) -> Buffer:
+    """Append one seed's ``[T, E, ...]`` batch (obs, action, delta, next_obs, terminated)."""
+    obs = batch["obs"]
+    n = obs.shape[0] * obs.shape[1]
+    cap = buf.obs.shape[0]
+    idx = (buf.ptr + jnp.arange(n)) % cap
 
-    def one(b_obs, b_act, b_delta, b_next, b_term, ptr, size, obs, act, delta, nxt, term):
-        n = obs.shape[0] * obs.shape[1]
-        cap = b_obs.shape[0]
-        idx = (ptr + jnp.arange(n)) % cap
-        flat = lambda x: x.reshape((n,) + x.shape[2:])  # noqa: E731
-        return (
-            b_obs.at[idx].set(flat(obs)), b_act.at[idx].set(flat(act)), b_delta.at[idx].set(flat(delta)),
-            b_next.at[idx].set(flat(nxt)), b_term.at[idx].set(flat(term)), (ptr + n) % cap, jnp.minimum(size + n, cap),
-        )  # fmt: skip
+    def put(store, x):
+        return store.at[idx].set(x.reshape((n,) + x.shape[2:]).astype(store.dtype))
 
-    out = jax.vmap(one)(
-        buf.obs, buf.action, buf.delta, buf.next_obs, buf.terminated, buf.ptr, buf.size,
-        batch["obs"], batch["action"], batch["delta"], batch["next_obs"], batch["terminated"],
+    return Buffer(
+        put(buf.obs, obs), put(buf.action, batch["action"]), put(buf.delta, batch["delta"]),
+        put(buf.next_obs, batch["next_obs"]), put(buf.terminated, batch["terminated"]),
+        (buf.ptr + n) % cap, jnp.minimum(buf.size + n, cap),
     )  # fmt: skip
-    return Buffer(*out)
 
 
 def qflex_update(
