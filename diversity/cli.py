@@ -242,7 +242,9 @@ def retarget(
 def run(
     model: str | None = typer.Option(None, help="Built-in model name or MJCF path [default: elbow]."),
     motion: str | None = typer.Option(
-        None, help="Shipped demo name for the model, or a motion file [default: elbow_flexion]."
+        None,
+        help="Shipped demo name for the model, or a motion file [default: the model's own: "
+        "elbow_flexion for elbow, the measured walk for myolegs and myofullbody].",
     ),
     seeds: int | None = typer.Option(None, "--seeds", help="Train seeds 0..N-1 [default: 50]."),
     seed_list: str | None = typer.Option(None, "--seed-list", help="Seed ids instead: '0,3,7' or '0-9,20'."),
@@ -324,6 +326,57 @@ def run(
         typer.echo(json.dumps(_brief(summary), indent=2))
         return
     _print_summary(summary, str(report.store))
+
+
+@app.command("rollout")
+def rollout_cmd(
+    policies: str = typer.Argument(
+        ..., help="A run's store (its kept policies), a policy directory, or a shipped set's name."
+    ),
+    out: str = typer.Option(..., "--out", help="The new store."),
+    cycles: float = typer.Option(2.0, help="Motion cycles per rollout."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing store at --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+):
+    """Roll every seed of a policy set out into a new store (same schema as `run`), no training."""
+    from diversity.config import ConfigError
+    from diversity.pipeline import rollout_policies
+    from diversity.progress import RichProgress
+    from diversity.store import StoreError, open_store, summarise
+    from emulator.policies import PolicyError
+
+    try:
+        report = rollout_policies(policies, out, cycles=cycles, force=force, progress=RichProgress())
+    except (ConfigError, StoreError, PolicyError, *_motion_errors()) as e:
+        _fail(e)
+        return
+    summary = summarise(open_store(report.store))
+    if as_json:
+        typer.echo(json.dumps(_brief(summary), indent=2))
+        return
+    _print_summary(summary, str(report.store))
+
+
+@app.command()
+def policies(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """List the shipped trained policy sets (`diversity rollout NAME --out S.zarr` runs one)."""
+    from emulator.policies import list_policy_sets
+
+    rows = list_policy_sets()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="shipped policy sets")
+    for col in ("name", "model", "motion", "seeds", "summary"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["model"], r["motion"], str(r["n_seeds"]), r["summary"])
+    Console().print(table)
+    if not rows:
+        typer.echo("no shipped policy sets; keep your own with `diversity run` (STORE/policies/)")
 
 
 def _brief(summary: dict) -> dict:

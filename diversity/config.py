@@ -23,6 +23,9 @@ SCHEDULERS = "in-process (default), 'local' (a Dask LocalCluster) or 'tcp://HOST
 # Defaults per model size, used where the run does not set them: fewer environments per seed
 # (each step costs more physics) and wider networks (observations of 100s of muscles). Budgets
 # stay the learner's defaults: enough to see learning start, far from walking on a CPU.
+# Each built-in model's natural motion, used when a run names no motion.
+DEFAULT_MOTIONS = {"elbow": "elbow_flexion", "myolegs": "walk", "myofullbody": "walk"}
+
 MODEL_DEFAULTS = {
     "myolegs": {"n_envs": 16, "hidden": (256, 256)},
     "myofullbody": {"n_envs": 8, "hidden": (512, 256)},
@@ -40,7 +43,9 @@ class RunConfig:
 
     Attributes:
         model: built-in model name (``diversity models``) or an MJCF path.
-        motion: shipped demo name for the model (``diversity motions``) or a motion file.
+        motion: shipped demo name for the model (``diversity motions``) or a motion file
+            (None: the model's own, :data:`DEFAULT_MOTIONS`: the elbow's flexion cycle, the
+            measured walk for myolegs and myofullbody).
         seeds: the integer seeds to train, one policy each (``--seeds N`` gives ``0..N-1``).
         algo: ``ppo`` or ``qflex``.
         reward: ``exp`` (weighted exponential kernels; the demo default because it reaches
@@ -60,7 +65,7 @@ class RunConfig:
     """
 
     model: str = "elbow"
-    motion: str = "elbow_flexion"
+    motion: str | None = None
     seeds: tuple[int, ...] = tuple(range(50))
     algo: str = "ppo"
     reward: str = "exp"
@@ -73,6 +78,12 @@ class RunConfig:
     train: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.motion is None:
+            if self.model not in DEFAULT_MOTIONS:
+                raise ConfigError(
+                    f"motion: model {self.model!r} has no default motion; name one (a shipped demo or a motion file)"
+                )
+            object.__setattr__(self, "motion", DEFAULT_MOTIONS[self.model])
         seeds = tuple(int(s) for s in self.seeds)
         object.__setattr__(self, "seeds", seeds)
         if not seeds:
@@ -139,6 +150,10 @@ class RunConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def replace(self, **changes) -> RunConfig:
+        """A copy with ``changes``; a new model that names no motion takes its own default
+        motion when this config's motion was the old model's default."""
+        if "model" in changes and "motion" not in changes and self.motion == DEFAULT_MOTIONS.get(self.model):
+            changes["motion"] = None
         return dataclasses.replace(self, **changes)
 
 
@@ -212,7 +227,7 @@ def load_config(path: str | Path, base: RunConfig | None = None) -> tuple[RunCon
             kw[k] = v
     options = {k: raw[k] for k in RUN_OPTIONS if k in raw}
     try:
-        cfg = dataclasses.replace(base or RunConfig(), train=train, **kw)
+        cfg = (base or RunConfig()).replace(train=train, **kw)
     except (ConfigError, TypeError) as e:
         raise ConfigError(f"{path}: {e}") from None
     return cfg, options

@@ -13,6 +13,7 @@ writes its own seeds' regions, so the store path must be on a filesystem the wor
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -40,7 +41,7 @@ from .store import (
     write_seed,
 )
 
-__all__ = ["RunInterrupted", "RunReport", "default_out", "run"]
+__all__ = ["RunInterrupted", "RunReport", "default_out", "rollout_policies", "run"]
 
 
 class RunInterrupted(Exception):
@@ -306,19 +307,45 @@ def _run_block(
     t1 = time.perf_counter()
     ro = rollout(trainer, result.agent, n_cycles=config.cycles)
     t2 = time.perf_counter()
-    variables = store_variables(ro.dims, ro.data)
-    errors = {}
-    for i, seed in enumerate(block):
-        errors[seed] = float(np.mean(variables["joint_angle_error"][1][i]))
-        if seed not in pending:
-            continue
-        data = {n: arr[i] for n, (dims, arr) in variables.items() if dims[0] == "seed"}
-        write_seed(out, seed, data, {c: v[i] for c, v in result.curves.items()})
+    meta = {"train_wall_time_s": round(t1 - t0, 1), "block": block}
+    errors = _write_seeds(out, block, pending, ro, result.curves, trainer, result.agent, meta)
     ckpt.unlink(missing_ok=True)
     written = [s for s in block if s in pending]
     if progress is not None:
         progress.seeds_done(written, [errors[s] for s in written])
     return {"seeds": written, "errors": errors, "train_s": t1 - t0, "rollout_s": t2 - t1}
+
+
+def _write_seeds(out: Path, seeds, pending, ro, curves: dict, trainer, agent, meta: dict | list) -> dict:
+    """Each pending seed's policy (``STORE/policies/``, with ``meta``: one dict for all seeds
+    or one per seed), then its rollout and curves, then its completed flag; returns every
+    seed's rollout mean joint-angle error (deg)."""
+    from emulator.policies import POLICY_DIR, save_policy
+
+    variables = store_variables(ro.dims, ro.data)
+    errors = {}
+    for i, seed in enumerate(seeds):
+        errors[seed] = float(np.mean(variables["joint_angle_error"][1][i]))
+        if seed not in pending:
+            continue
+        seed_curves = {c: v[i] for c, v in curves.items()}
+        seed_meta = {
+            "env_steps": float(seed_curves["env_steps"][-1]) if "env_steps" in seed_curves else None,
+            **(meta[i] if isinstance(meta, list) else meta),
+            "rollout_joint_angle_error_deg": errors[seed],
+            "rollout_cycles": float(ro.data["metrics"].shape[1] / max(trainer.reference_frames, 1)),
+        }
+        save_policy(out / POLICY_DIR, seed, jax_index(agent, i), trainer.config, seed_curves, seed_meta)
+        data = {n: arr[i] for n, (dims, arr) in variables.items() if dims[0] == "seed"}
+        write_seed(out, seed, data, seed_curves)
+    return errors
+
+
+def jax_index(tree, i: int):
+    """Seed ``i`` of a state with a leading seed axis."""
+    import jax
+
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[i], tree)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,3 +492,73 @@ def _run_dask(config_json, out, blocks, pending, scheduler, progress, report, pe
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# rolling out kept policies (no training)
+
+
+def rollout_policies(
+    policies: str | Path,
+    out: str | Path,
+    *,
+    cycles: float = 2.0,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Roll every seed of a policy set out into a new store of the run schema, no training.
+
+    Args:
+        policies: a run's store (its ``policies/``), a directory of policy files, or the name
+            of a shipped set (``diversity policies``).
+        out: the new store (an existing store is refused unless ``force``).
+        cycles: motion cycles per rollout.
+    """
+    from emulator.policies import PolicyError, find_policy_set, load_policy_set
+    from emulator.rollout import rollout, rollout_schema
+
+    t_start = time.perf_counter()
+    progress = progress or Progress()
+    if cycles <= 0:
+        raise ConfigError(f"cycles: must be > 0, got {cycles}")
+    out = Path(out)
+    _check_out(out, force)
+    source = find_policy_set(policies)
+    if out.exists() and source.resolve().is_relative_to(out.resolve()):
+        raise StoreError(f"{out}: is where the policies come from; write the rollout to another store")
+    pset, trainer = load_policy_set(source)
+    tc = trainer.config
+    tables = {k: dataclasses.asdict(getattr(tc, k)) for k in ("env", "ppo", "qflex", "add", "exp")}
+    config = RunConfig(
+        model=tc.model, motion=tc.motion, seeds=tuple(pset.seeds), algo=tc.algo, reward=tc.reward,
+        steps=tc.total_steps, backend=tc.backend, n_envs=tc.n_envs, cycles=cycles, train=tables,
+    )  # fmt: skip
+    if config.train_config().to_json() != tc.to_json():
+        raise PolicyError(f"{source}: its training configuration does not round-trip through a run config")
+    schema = rollout_schema(trainer, n_cycles=cycles)
+    n_iter = next(iter(pset.curves.values())).shape[1] if pset.curves else trainer.n_iterations
+    if out.exists():
+        if not force and any(out.iterdir()):
+            raise StoreError(f"{out}: exists; pass --force to replace it")
+        _replace_store(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    attrs = _provenance(config, trainer, schema)
+    attrs["policy_source"] = str(source)
+    create_store(out, schema, list(pset.seeds), n_iter, attrs)
+    progress.start(n_seeds=len(pset.seeds), n_done=0, total_steps=0, store=str(out))
+    report = RunReport(store=out, seeds=list(pset.seeds), completed=[])
+    try:
+        t0 = time.perf_counter()
+        ro = rollout(trainer, pset.agent, n_cycles=cycles)
+        report.rollout_time_s = time.perf_counter() - t0
+        curves = pset.curves or {}
+        # each policy keeps its training record (meta) in the new store
+        errors = _write_seeds(out, pset.seeds, pset.seeds, ro, curves, trainer, pset.agent, pset.meta)
+        report.trained = list(pset.seeds)
+        progress.seeds_done(list(pset.seeds), [errors[s] for s in pset.seeds])
+    finally:
+        report.completed = completed_seeds(open_store(out))
+        report.wall_time_s = time.perf_counter() - t_start
+        finalise_store(out, f"diversity rollout: {len(report.completed)} seeds from {source}")
+        progress.close()
+    return report

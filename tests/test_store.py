@@ -234,3 +234,19 @@ def test_mjx_backend_run_writes_a_valid_store(tmp_path):
     assert json.loads(ds.attrs["config"])["backend"] == "mjx"
     act = ds["activation"].values
     assert np.isfinite(act).all() and ((act >= 0) & (act <= 1)).all()
+
+
+def test_each_model_runs_its_own_motion_by_default(tmp_path):
+    """`diversity run --model myolegs` with no --motion trains on the measured walk (it used to
+    look for the elbow's motion); a named motion is kept; a model by path must name one."""
+    from diversity.config import RunConfig
+
+    assert RunConfig().motion == "elbow_flexion"
+    assert RunConfig(model="myolegs").motion == "walk"
+    assert RunConfig().replace(model="myofullbody").motion == "walk"
+    assert RunConfig(motion="run").replace(model="myolegs").motion == "run"
+    f = tmp_path / "run.toml"
+    f.write_text('model = "myolegs"\nseeds = 1\n')
+    assert load_config(f)[0].train_config().motion == "walk"
+    with pytest.raises(ConfigError, match="no default motion"):
+        RunConfig(model=str(tmp_path / "arm.xml"))

@@ -1,0 +1,68 @@
+"""Kept policies: every `diversity run` seed's policy is stored with the store, and
+`diversity rollout` replays a policy set into a new store of the same schema, no training."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from diversity.cli import app
+from diversity.store import validate_store
+from emulator.policies import PolicyError, find_policy_set, load_policy_set, save_policy
+
+runner = CliRunner()
+
+
+def test_run_keeps_every_seed_policy_and_rollout_replays_it(store, tmp_path):
+    files = sorted((store / "policies").glob("seed_*.msgpack"))
+    assert [f.name for f in files] == [f"seed_{s:04d}.msgpack" for s in range(4)]
+    assert validate_store(store) == []  # the policies directory does not disturb the store
+    pset, trainer = load_policy_set(find_policy_set(store))
+    assert pset.seeds == [0, 1, 2, 3] and trainer.config.model == "elbow"
+    assert pset.curves["env_steps"].shape[0] == 4 and pset.meta[0]["env_steps"] > 0
+
+    out = tmp_path / "again.zarr"
+    res = runner.invoke(app, ["rollout", str(store), "--out", str(out), "--cycles", "0.5", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["completed_seeds"] == [0, 1, 2, 3]
+    a, b = xr.open_zarr(store), xr.open_zarr(out)
+    assert set(a.data_vars) == set(b.data_vars) and dict(a.sizes) == dict(b.sizes)
+    # the same deterministic policies from the same start: the same activations and angles
+    np.testing.assert_allclose(b["activation"].values, a["activation"].values, atol=1e-5)
+    np.testing.assert_allclose(b["joint_angle"].values, a["joint_angle"].values, atol=1e-5)
+    np.testing.assert_array_equal(b["train_env_steps"].values, a["train_env_steps"].values)
+    assert validate_store(out) == [] and len(list((out / "policies").glob("*.msgpack"))) == 4
+
+
+def test_policy_errors_name_the_file(store, tmp_path):
+    res = runner.invoke(app, ["rollout", str(tmp_path / "nothing"), "--out", str(tmp_path / "o.zarr")])
+    assert res.exit_code == 2 and "no such store, policy directory or shipped policy set" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "o.zarr").exists()
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "seed_0000.msgpack").write_bytes(b"\x93not a policy")
+    with pytest.raises(PolicyError, match="seed_0000.msgpack: not a policy file"):
+        load_policy_set(bad)
+    res = runner.invoke(app, ["rollout", str(bad), "--out", str(tmp_path / "o.zarr")])
+    assert res.exit_code == 2 and "seed_0000.msgpack" in res.output and not (tmp_path / "o.zarr").exists()
+
+    # a policy whose learner state does not fit its configuration
+    good, trainer = load_policy_set(find_policy_set(store))
+    import dataclasses
+
+    other = dataclasses.replace(trainer.config, ppo=dataclasses.replace(trainer.config.ppo, hidden=(8,)))
+    import jax
+
+    save_policy(bad, 0, jax.tree_util.tree_map(lambda x: x[0], good.agent), other)
+    with pytest.raises(PolicyError, match="does not fit"):
+        load_policy_set(bad)
+
+
+def test_policies_command_lists_shipped_sets():
+    res = runner.invoke(app, ["policies", "--json"])
+    assert res.exit_code == 0, res.output
+    for row in json.loads(res.output):
+        assert row["n_seeds"] >= 1 and row["model"] and row["motion"]
