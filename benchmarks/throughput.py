@@ -12,8 +12,15 @@ Two modes per (model, backend, n_envs):
 ``steps_per_s`` counts physics steps summed over the batch in both modes, so the two compare
 directly; ``env_steps_per_s`` counts control steps. The closed/raw ratio is printed per row.
 
+``--train`` measures training instead (the issue-13 check): PPO training of ``S`` seeds x ``E``
+environments on each model's walk (the elbow's flexion cycle), timed at two budgets so that
+compilation and set-up cancel (rate = extra env steps / extra seconds), against a raw
+``mujoco.rollout`` of the same batch (``S x E`` environments, ``n_substeps`` physics steps per
+call, random excitations) measured in the same run. Writes ``throughput_train.csv``/``.json``.
+
     python benchmarks/throughput.py --quick                 # ~5 min on 2 cores
     python benchmarks/throughput.py --json results.json     # full sweep 1..1024 (long)
+    python benchmarks/throughput.py --train                 # training vs raw physics, 3 models
 """
 
 from __future__ import annotations
@@ -145,8 +152,74 @@ def bench_closed(model, backend: str, n_envs: int, n_calls: int, min_time: float
     return env_steps * env.n_substeps, env_steps, env.n_substeps
 
 
+# PPO settings per model for --train: the speed-relevant ones (documented in docs/performance.md)
+TRAIN_SETTINGS = {
+    "elbow": {"seeds": 10, "n_envs": 32, "hidden": (128, 128), "epochs": 10, "minibatches": 8},
+    "myolegs": {"seeds": 2, "n_envs": 32, "hidden": (256, 256), "epochs": 5, "minibatches": 4},
+    "myofullbody": {"seeds": 2, "n_envs": 8, "hidden": (512, 256), "epochs": 5, "minibatches": 4},
+}
+
+
+def bench_train(name: str, iters: tuple[int, int] = (2, 6)) -> dict:
+    """Training env steps/s (two budgets, the difference) vs raw physics on the same batch."""
+    from emulator.agents.ppo import PPOConfig
+    from emulator.train import TrainConfig, Trainer, seed_keys
+
+    st = TRAIN_SETTINGS[name]
+    S, E = st["seeds"], st["n_envs"]
+    ppo = PPOConfig(hidden=st["hidden"], epochs=st["epochs"], minibatches=st["minibatches"])
+    motion = "elbow_flexion" if name == "elbow" else "walk"
+    times = []
+    for n in iters:
+        cfg = TrainConfig(model=name, motion=motion, algo="ppo", reward="exp", n_envs=E,
+                          total_steps=n * E * ppo.rollout_steps, ppo=ppo)  # fmt: skip
+        trainer = Trainer(cfg)
+        t = time.perf_counter()
+        trainer.train(seed_keys(range(S)))
+        times.append(time.perf_counter() - t)
+    n_sub = trainer.spec_env.n_substeps
+    env_steps = (iters[1] - iters[0]) * E * ppo.rollout_steps * S
+    train_env_sps = env_steps / (times[1] - times[0])
+    raw = bench_raw(trainer.model, "cpu", S * E, n_sub, min_time=5.0)
+    row = {
+        "model": name,
+        "seeds": S,
+        "n_envs": E,
+        "batch": S * E,
+        "n_substeps": n_sub,
+        "hidden": list(st["hidden"]),
+        "epochs": st["epochs"],
+        "minibatches": st["minibatches"],
+        "train_env_steps_per_s": round(train_env_sps, 1),
+        "train_physics_steps_per_s": round(train_env_sps * n_sub, 1),
+        "raw_physics_steps_per_s": round(raw, 1),
+        "train_over_raw": round(train_env_sps * n_sub / raw, 3),
+    }
+    print(
+        f"{name:12} batch {S}x{E}  training {row['train_physics_steps_per_s']:10,.0f} physics steps/s "
+        f"({row['train_env_steps_per_s']:8,.0f} env steps/s)  raw {raw:10,.0f}  ratio {row['train_over_raw']:.2f}",
+        flush=True,
+    )
+    return row
+
+
+def main_train(models: list[str], out: Path, json_path: str | None) -> list[dict]:
+    rows = [bench_train(m) for m in models]
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "throughput_train.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    meta = {"host": platform.node(), "cpus": os.cpu_count(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    Path(json_path or out / "throughput_train.json").write_text(
+        json.dumps({"meta": meta, "records": rows}, indent=2)
+    )
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", action="store_true", help="training vs raw physics (see above)")
     ap.add_argument("--quick", action="store_true", help="few sizes, short timings (CI-sized)")
     ap.add_argument("--models", default=None, help="comma list (default: elbow,myolegs[,myofullbody])")
     ap.add_argument("--backends", default="cpu,mjx")
@@ -154,6 +227,10 @@ def main(argv=None):
     ap.add_argument("--json", dest="json_path", default=None, help="write records as JSON here")
     ap.add_argument("--out", default=str(OUT), help="directory for CSV and PNG")
     args = ap.parse_args(argv)
+    if args.train:
+        return main_train(
+            (args.models or "elbow,myolegs,myofullbody").split(","), Path(args.out), args.json_path
+        )
 
     models = (args.models or ("elbow,myolegs" if args.quick else "elbow,myolegs,myofullbody")).split(",")
     backends = args.backends.split(",")

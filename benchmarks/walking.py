@@ -1,0 +1,240 @@
+"""Walking recipe ablation on myolegs and the shipped measured walk (issue 14).
+
+Each *variant* is a set of changes to the training configuration (control rate, batch, update
+passes, termination, reset activations, observation extras, discount, exploration noise,
+reward). Variants train ``--seeds`` seeds for ``--steps`` control steps each; every iteration's
+training curve (env steps, wall time, joint error, body error, episode length, termination rate)
+goes to ``walking_curves.csv``; at the end each seed's deterministic policy is rolled out for one
+cycle from the first frame and scored by its mean joint-angle error (over the steps before it
+falls) and its survival time (until the termination test first fires or the root sinks 15 cm
+below the reference). ``walking_ablation.csv`` and a printed table summarise the variants;
+``walking_curves.png`` draws the curves.
+
+    python benchmarks/walking.py --steps 300000 --seeds 1               # every variant
+    python benchmarks/walking.py --variants today fast --steps 200000
+    python benchmarks/walking.py --list                                 # what each variant changes
+    python benchmarks/walking.py --checkpoint RUN.zarr.checkpoints/block_0-1.msgpack
+                                          # score a long run's checkpoint while it trains
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from emulator.rollout import rollout
+from emulator.train import TrainConfig, Trainer, seed_keys
+
+OUT = Path(__file__).resolve().parent / "results"
+
+# Levers: each variant is (the variant it builds on, the changes it adds); the comment names
+# the lever. Most add one change to the one before them, so the table reads as a sequence.
+VARIANTS: dict[str, tuple[str | None, dict]] = {
+    # the setup every earlier walking run used (myolegs defaults of `diversity run`)
+    "today": (None, {"n_envs": 16, "ppo": {"hidden": (256, 256)}}),
+    # + bigger batch per update, fewer passes (2,048 samples, 5 epochs x 4 minibatches): the speed lever
+    "fast": ("today", {"n_envs": 32, "ppo": {"epochs": 5, "minibatches": 4}}),
+    # + terminate on the mean body distance (0.15 m, KINESIS) instead of any body > 0.3 m
+    "term": ("fast", {"env": {"termination_body": "mean", "termination_distance_m": 0.15}}),
+    # + muscles start at 5 % activation instead of 0 (the body is loaded at a reset)
+    "tone": ("term", {"env": {"reset_activation": 0.05}}),
+    # + previous excitations and more future frames in the observation
+    "obs": ("tone", {"env": {"observe_previous_action": True, "future_frames": (1, 2, 5, 10, 20)}}),
+    # + longer horizon: gamma 0.99, 64-step rollouts (0.64 s, most of a 1.04 s cycle)
+    "horizon": ("obs", {"ppo": {"gamma": 0.99, "rollout_steps": 64}}),
+    # + wider initial exploration (log std 0 instead of -0.5)
+    "noise": ("horizon", {"ppo": {"init_log_std": 0.0}}),
+    # muscle-length targets through a PD law instead of excitations (KINESIS), on "obs"; the
+    # policy starts asking for mid-range lengths (init_excitation 0.5)
+    "pd": ("obs", {"env": {"action_space": "muscle_length"}, "ppo": {"init_excitation": 0.5}}),
+    # the same on the longer horizon
+    "pd_horizon": ("horizon", {"env": {"action_space": "muscle_length"}, "ppo": {"init_excitation": 0.5}}),
+}
+ORDER = tuple(VARIANTS)
+
+
+def _lineage(name: str) -> list[str]:
+    chain = []
+    while name is not None:
+        chain.append(name)
+        name = VARIANTS[name][0]
+    return chain[::-1]
+
+
+def variant_config(name: str, steps: int, model: str = "myolegs", motion: str = "walk") -> TrainConfig:
+    """The training config of variant ``name``: the changes of its lineage, oldest first."""
+    if name not in VARIANTS:
+        raise SystemExit(f"unknown variant {name!r}; known: {', '.join(ORDER)}")
+    merged: dict = {}
+    for v in _lineage(name):
+        for k, val in VARIANTS[v][1].items():
+            if isinstance(val, dict):
+                merged[k] = {**merged.get(k, {}), **val}
+            else:
+                merged[k] = val
+    base = TrainConfig(model=model, motion=motion, algo="ppo", reward="exp")
+    kw = {
+        k: (dataclasses.replace(getattr(base, k), **v) if isinstance(v, dict) else v)
+        for k, v in merged.items()
+    }
+    return dataclasses.replace(base, total_steps=steps, **kw)
+
+
+def evaluate(trainer: Trainer, agent) -> dict:
+    """Deterministic rollout over one cycle: mean joint error before the fall, survival time."""
+    ro = rollout(trainer, agent, 1.0)
+    err = ro.data["metrics"][..., 0]  # [seed, time]
+    fell = ro.data["terminated"].astype(bool)
+    if "root_position" in ro.data:
+        sink = ro.data["reference_root_position"][None, :, 2] - ro.data["root_position"][..., 2]
+        fell |= sink > 0.15
+    n = err.shape[1]
+    first = np.where(fell.any(axis=1), fell.argmax(axis=1), n)
+    upto = [err[s, : max(first[s], 1)].mean() for s in range(err.shape[0])]
+    return {
+        "eval_joint_error_deg": np.asarray(upto),
+        "eval_joint_error_all_deg": err.mean(axis=1),
+        "survival_s": first * ro.control_dt,
+        "cycle_s": n * ro.control_dt,
+    }
+
+
+def run_variant(name: str, steps: int, seeds: int, curve_rows: list[dict]) -> dict:
+    cfg = variant_config(name, steps)
+    trainer = Trainer(cfg)
+    t0 = time.perf_counter()
+
+    def progress(info):
+        c = info["curves"]
+        for s in range(seeds):
+            curve_rows.append(
+                {
+                    "variant": name,
+                    "seed": s,
+                    **{k: float(c[k][s, -1]) for k in c},
+                }
+            )
+        if info["iteration"] % 10 == 0 or info["iteration"] == info["iterations"]:
+            print(
+                f"{name:8s} {info['env_steps']:>9,d} steps  {info['steps_per_s']:7,.0f} steps/s  "
+                f"joint {np.nanmean(c['joint_angle_error_deg'][:, -1]):5.1f} deg  "
+                f"episode {np.nanmean(c['episode_length_s'][:, -1]):5.2f} s",
+                flush=True,
+            )
+
+    result = trainer.train(seed_keys(range(seeds)), progress_fn=progress)
+    wall = time.perf_counter() - t0
+    ev = evaluate(trainer, result.agent)
+    c = result.curves
+    tail = max(1, c["env_steps"].shape[1] // 10)  # last 10 % of the iterations
+    return {
+        "variant": name,
+        "seeds": seeds,
+        "steps_per_seed": int(c["env_steps"][0, -1]),
+        "wall_s": round(wall, 1),
+        "env_steps_per_s": round(seeds * c["env_steps"][0, -1] / wall, 1),
+        "train_joint_error_deg": round(float(np.nanmean(c["joint_angle_error_deg"][:, -tail:])), 2),
+        "train_body_error_cm": round(float(np.nanmean(c["body_position_error_cm"][:, -tail:])), 2),
+        "train_episode_s": round(float(np.nanmean(c["episode_length_s"][:, -tail:])), 3),
+        "eval_joint_error_deg": round(float(np.median(ev["eval_joint_error_deg"])), 2),
+        "eval_survival_s": round(float(np.median(ev["survival_s"])), 2),
+        "eval_cycle_s": round(float(ev["cycle_s"]), 2),
+        "builds_on": VARIANTS[name][0] or "",
+        "changes": json.dumps(VARIANTS[name][1], default=list),
+    }
+
+
+def score_checkpoint(path: Path) -> dict:
+    """Deterministic one-cycle rollout of every seed in a training checkpoint."""
+    from flax import serialization
+
+    from emulator.train import load_checkpoint
+
+    payload = serialization.msgpack_restore(path.read_bytes())
+    cfg = TrainConfig.from_dict(json.loads(payload["config"]))
+    n_seeds = len(np.asarray(payload["curves"]["env_steps"]))
+    trainer = Trainer(cfg)
+    it, state = load_checkpoint(path, trainer.init_state(seed_keys(range(n_seeds))), cfg)
+    ev = evaluate(trainer, state.agent)
+    steps = state.curves["env_steps"][:, -1]
+    print(
+        f"{path.name}: iteration {it}, {int(steps[0]):,} steps per seed; joint error before a fall "
+        f"{np.round(ev['eval_joint_error_deg'], 2)} deg, survival {np.round(ev['survival_s'], 2)} s "
+        f"of {ev['cycle_s']:.2f} s"
+    )
+    return ev
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--variants", nargs="+", default=list(ORDER))
+    p.add_argument("--steps", type=int, default=300_000, help="control steps per seed")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--out", default=str(OUT))
+    p.add_argument("--tag", default="", help="suffix of the output file names")
+    p.add_argument("--list", action="store_true", help="print each variant's changes and exit")
+    p.add_argument("--checkpoint", help="score the policies of a `diversity run` checkpoint and exit")
+    args = p.parse_args(argv)
+    if args.checkpoint:
+        return score_checkpoint(Path(args.checkpoint))
+    if args.list:
+        for v in ORDER:
+            print(f"{v:10s} on {VARIANTS[v][0] or '-':8s} {VARIANTS[v][1]}")
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"_{args.tag}" if args.tag else ""
+    curves: list[dict] = []
+    table = []
+    for name in args.variants:
+        table.append(run_variant(name, args.steps, args.seeds, curves))
+        _write(out / f"walking_curves{tag}.csv", curves)
+        _write(out / f"walking_ablation{tag}.csv", table)
+    print(
+        f"\n{'variant':8s} {'steps/s':>8s} {'train joint':>11s} {'episode s':>9s} {'eval joint':>10s} {'survival s':>10s}"
+    )
+    for r in table:
+        print(
+            f"{r['variant']:8s} {r['env_steps_per_s']:8.0f} {r['train_joint_error_deg']:11.2f} "
+            f"{r['train_episode_s']:9.3f} {r['eval_joint_error_deg']:10.2f} {r['eval_survival_s']:10.2f}"
+        )
+    _plot(curves, out / f"walking_curves{tag}.png")
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3))
+    for name in dict.fromkeys(r["variant"] for r in rows):
+        mine = [r for r in rows if r["variant"] == name and r["seed"] == 0]
+        x = [r["env_steps"] for r in mine]
+        for ax, key in zip(
+            axes, ("joint_angle_error_deg", "body_position_error_cm", "episode_length_s"), strict=True
+        ):
+            ax.plot(x, [r[key] for r in mine], label=name)
+            ax.set_xlabel("control steps per seed")
+            ax.set_ylabel(key)
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
