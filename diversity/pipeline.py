@@ -103,15 +103,10 @@ def _prepared(config_json: str):
 
 
 def _provenance(config: RunConfig, trainer, schema) -> dict:
-    import importlib.metadata as md
+    from emulator.runtime import runtime_record
 
     model, motion = trainer.model, trainer.motion
-    versions = {}
-    for pkg in ("mujoco", "mujoco-mjx", "jax", "flax", "optax", "numpy", "xarray", "zarr", "myo-sim"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
+    record = runtime_record(backend=config.backend)
     return provenance(
         model={
             "name": model.name,
@@ -132,7 +127,8 @@ def _provenance(config: RunConfig, trainer, schema) -> dict:
         },
         config=config.to_dict() | {"train_resolved": config.train_config().to_dict()},
         identity=_identity(config, trainer),
-        versions=versions,
+        versions=record["versions"],
+        reproducibility=record,
     )
 
 

@@ -228,8 +228,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def provenance(*, model: dict, motion: dict, config: dict, identity: dict, versions: dict) -> dict:
-    """CF-style root attributes with full provenance (JSON-ready)."""
+def provenance(
+    *,
+    model: dict,
+    motion: dict,
+    config: dict,
+    identity: dict,
+    versions: dict,
+    reproducibility: dict | None = None,
+) -> dict:
+    """CF-style root attributes with full provenance (JSON-ready); ``reproducibility``: the
+    runtime record (versions, thread/XLA settings, device) of the process that wrote it."""
     from . import __version__
 
     now = _now()
@@ -259,6 +268,7 @@ def provenance(*, model: dict, motion: dict, config: dict, identity: dict, versi
         "identity": json.dumps(identity, sort_keys=True),
         "package_version": __version__,
         "versions": json.dumps(versions, sort_keys=True),
+        "reproducibility": json.dumps(reproducibility or {}, sort_keys=True),
         "git_commit": _git_commit(),
         "host": platform.node(),
         "user": _user(),

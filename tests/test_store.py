@@ -250,3 +250,13 @@ def test_each_model_runs_its_own_motion_by_default(tmp_path):
     assert load_config(f)[0].train_config().motion == "walk"
     with pytest.raises(ConfigError, match="no default motion"):
         RunConfig(model=str(tmp_path / "arm.xml"))
+
+
+def test_store_records_what_the_numbers_depend_on(store):
+    """Versions of the project, jax, jaxlib, mujoco and numpy, the XLA/thread settings and the
+    device that wrote the store."""
+    rec = json.loads(xr.open_zarr(store).attrs["reproducibility"])
+    assert {"ms-diversity", "jax", "jaxlib", "mujoco", "numpy"} <= set(rec["versions"])
+    assert rec["device"]["platform"] == "cpu" and rec["physics"]["backend"] == "cpu"
+    assert "XLA_FLAGS" in rec["settings"]  # the test session sets it (tests/conftest.py)
+    assert rec["machine"]["cores"] >= 1 and rec["python"].count(".") == 2
