@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from emulator.demos import DEFAULT_MOTIONS
 from emulator.rollout import rollout
 from emulator.train import TrainConfig, Trainer, seed_keys
-
-DEFAULT_MOTION = {"elbow": "elbow_flexion", "myolegs": "walk", "myofullbody": "walk"}
 
 
 def run_one(
@@ -87,7 +86,7 @@ def main(argv=None):
                     continue  # exp vs add is compared on PPO; Qflex runs with add (the paper's pairing)
                 steps = a.steps_ppo if algo == "ppo" else a.steps_qflex
                 rows += run_one(
-                    model, DEFAULT_MOTION.get(model, "walk"), algo, reward, a.seeds, steps, a.evals
+                    model, DEFAULT_MOTIONS.get(model, "walk"), algo, reward, a.seeds, steps, a.evals
                 )
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,15 +13,15 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# each built-in model's natural motion, used when a run names no motion (the emulator's table)
+from emulator.demos import DEFAULT_MOTIONS
+
 __all__ = ["ConfigError", "RunConfig", "as_seeds", "load_config", "parse_seed_list"]
 
 # TOML tables passed through to the emulator's training config
 TRAIN_TABLES = ("env", "ppo", "qflex", "add", "exp")
 SCHEDULERS = "in-process (default), 'local' (a Dask LocalCluster) or 'tcp://HOST:PORT'"
 
-
-# Each built-in model's natural motion, used when a run names no motion.
-DEFAULT_MOTIONS = {"elbow": "elbow_flexion", "myolegs": "walk", "myofullbody": "walk"}
 
 # Defaults per model, used where the run does not set them (TOML tables and flags win, key by
 # key). myolegs: the walking recipe the ablation chose (benchmarks/walking.py, variant "pd":

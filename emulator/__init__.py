@@ -15,6 +15,17 @@ from .types import Signals
 
 __version__ = "0.1.0"
 
+
+def _register_gymnasium() -> None:
+    """``gymnasium.make("emulator/MuscleTracking-v0", model=..., motion=..., **env_options)``."""
+    import gymnasium
+
+    if "emulator/MuscleTracking-v0" not in gymnasium.registry:
+        gymnasium.register(id="emulator/MuscleTracking-v0", entry_point="emulator.gym:MuscleTrackingEnv")
+
+
+_register_gymnasium()
+
 __all__ = [
     "BACKENDS",
     "BUILTIN_MODELS",

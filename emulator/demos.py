@@ -221,6 +221,10 @@ class DemoMotion(dict):
     """One row of :func:`list_demos`: name, model, file, n_frames, fps, duration_s, loop, source."""
 
 
+# Each built-in model's natural motion: what a run or an env uses when it names no motion.
+DEFAULT_MOTIONS = {"elbow": "elbow_flexion", "myolegs": "walk", "myofullbody": "walk"}
+
+
 def list_demos() -> list[DemoMotion]:
     """The shipped demo motions (read from their files, not from a table)."""
     out = []
