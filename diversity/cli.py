@@ -358,6 +358,31 @@ def rollout_cmd(
 
 
 @app.command()
+def export(
+    store: str = typer.Argument(..., help="A store written by `diversity run` or `diversity rollout`."),
+    out: str = typer.Option(..., "--out", help="Output directory."),
+    fmt: str = typer.Option("opensim", "--format", help="opensim (.sto/.mot + ExternalLoads) | csv (tidy)."),
+    seed_list: str | None = typer.Option(None, "--seed-list", help="Only these seeds: '0,3' or '0-9'."),
+):
+    """Write each completed seed as OpenSim tables (activation/excitation/force .sto, coordinates
+    .mot, GRF .mot + ExternalLoads .xml) or as one tidy CSV."""
+    from diversity.config import ConfigError, parse_seed_list
+    from diversity.export import export_store
+    from diversity.store import StoreError
+
+    try:
+        seeds = parse_seed_list(seed_list) if seed_list else None
+        files = export_store(store, out, fmt, seeds)
+    except (StoreError, ConfigError) as e:
+        _fail(e)
+        return
+    folders = sorted({f.parent for f in files})
+    typer.echo(
+        f"wrote {len(files)} files for {len(folders) if fmt == 'opensim' else len(files)} seeds under {out}"
+    )
+
+
+@app.command()
 def policies(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List the shipped trained policy sets (`diversity rollout NAME --out S.zarr` runs one)."""
     from emulator.policies import list_policy_sets

@@ -114,6 +114,7 @@ def _provenance(config: RunConfig, trainer, schema) -> dict:
             "hash": model.content_hash,
             "mass_kg": float(model.mass_kg),
             "has_feet": model.has_feet,
+            "feet": {side: list(bodies) for side, bodies in model.feet.items()},
             "root_kind": model.root_kind,
             "control_dt": schema.control_dt,
         },

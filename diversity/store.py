@@ -256,6 +256,7 @@ def provenance(
         "model_hash": model["hash"],
         "model_mass_kg": model["mass_kg"],
         "model_has_feet": int(model["has_feet"]),
+        "model_feet": json.dumps(model.get("feet", {}), sort_keys=True),
         "model_root_kind": model["root_kind"],
         "motion": motion["name"],
         "motion_source": motion["source"],

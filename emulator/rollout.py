@@ -69,7 +69,7 @@ def _layout(model, env: TrackingEnv, n: int) -> tuple[dict, dict]:
     if _free_root_adr(model) is None:
         skip |= {"root_position", "root_orientation", "reference_root_position"}
     if not model.has_feet:
-        skip.add("grf")
+        skip |= {"grf", "cop"}
     dims = {k: v for k, v in ROLLOUT_DIMS.items() if k not in skip}
     coords = {
         "time": (np.arange(n) + 1) * env.control_dt,
@@ -184,6 +184,7 @@ def rollout(
             rec["root_orientation"].append(q[:, ra + 3 : ra + 7])
         if model.has_feet:
             rec["grf"].append(np.asarray(sig.grf))
+            rec["cop"].append(np.asarray(sig.cop))
         rec["tracking_error"].append(np.asarray(res.delta))
         rec["metrics"].append(np.asarray(res.metrics))
         rec["terminated"].append(np.asarray(res.terminated))

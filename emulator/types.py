@@ -29,6 +29,7 @@ class Signals(NamedTuple):
     body_pos: Array  # [B, body, 3] world positions of tracked bodies, m
     body_quat: Array  # [B, body, 4] world orientations of tracked bodies (w, x, y, z)
     grf: Array  # [B, foot, 3] ground reaction force on each foot (left, right), world frame, N
+    cop: Array  # [B, foot, 3] centre of pressure of each foot's contacts, world frame, m (NaN: no contact)
 
 
 SIGNAL_UNITS: dict[str, str] = {
@@ -42,6 +43,7 @@ SIGNAL_UNITS: dict[str, str] = {
     "body_pos": "m",
     "body_quat": "1",
     "grf": "N",
+    "cop": "m",
 }
 
 FOOT_ORDER = ("left", "right")
@@ -62,6 +64,7 @@ ROLLOUT_UNITS = {
     "root_orientation": ("1", "root orientation quaternion w-x-y-z, world frame"),
     "reference_root_position": ("m", "reference root position, world frame"),
     "grf": ("N", "ground reaction force on each foot, world frame"),
+    "cop": ("m", "centre of pressure of each foot's floor contacts, world frame (NaN: no contact)"),
     "tracking_error": ("mixed", "tracking-error vector (rad, rad/s, m, m/s per component)"),
     "metrics": ("mixed", "tracking metrics (deg, deg, cm, cm)"),
     "terminated": ("1", "the environment's termination test fired at this step"),
@@ -81,6 +84,7 @@ ROLLOUT_DIMS = {
     "root_orientation": ("seed", "time", "quaternion"),
     "reference_root_position": ("time", "axis"),
     "grf": ("seed", "time", "foot", "axis"),
+    "cop": ("seed", "time", "foot", "axis"),
     "tracking_error": ("seed", "time", "component"),
     "metrics": ("seed", "time", "metric"),
     "terminated": ("seed", "time"),

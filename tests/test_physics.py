@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from emulator.physics import CpuPhysics, make_physics
+from emulator.types import FOOT_ORDER
 
 from .conftest import stiffened
 
@@ -130,6 +131,15 @@ def test_standing_still_grf_is_one_body_weight(statue_run, backend):
     # both feet carry load, horizontal forces are small, and the force points up (on the foot)
     assert np.all(fz[-50:].mean(axis=0) > 0.2 * statue.body_weight_n)
     assert np.abs(grf[1, :, :2]).max() < 0.1 * statue.body_weight_n
+    # each foot's centre of pressure lies on the floor, under that foot; none in the air
+    sig = out[backend][0]
+    floor_z = statue.mj_model.geom_pos[0, 2]
+    for side, body in (("left", "calcn_l"), ("right", "calcn_r")):
+        cop = sig["cop"][1, FOOT_ORDER.index(side)]
+        heel = sig["body_pos"][1, statue.tracked_bodies.index(body)]
+        assert abs(cop[2] - floor_z) < 0.02, (side, cop)
+        assert np.linalg.norm(cop[:2] - heel[:2]) < 0.15, (side, cop, heel)
+    assert np.isnan(sig["cop"][0]).all()
 
 
 def test_cpu_step_is_a_pure_function_of_state_and_control(myolegs):
