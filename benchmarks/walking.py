@@ -150,8 +150,10 @@ def run_variant(name: str, steps: int, seeds: int, curve_rows: list[dict]) -> di
     }
 
 
-def score_checkpoint(path: Path) -> dict:
-    """Deterministic one-cycle rollout of every seed in a training checkpoint."""
+def score_checkpoint(path: Path, curves_csv: Path | None = None) -> dict:
+    """Deterministic one-cycle rollout of every seed in a training checkpoint; with
+    ``curves_csv``, also write its learning curves (one row per seed and iteration) and append
+    the score to ``<curves_csv stem>_scores.csv``."""
     from flax import serialization
 
     from emulator.train import load_checkpoint
@@ -168,6 +170,28 @@ def score_checkpoint(path: Path) -> dict:
         f"{np.round(ev['eval_joint_error_deg'], 2)} deg, survival {np.round(ev['survival_s'], 2)} s "
         f"of {ev['cycle_s']:.2f} s"
     )
+    if curves_csv is not None:
+        c = state.curves
+        rows = [
+            {"seed": s, **{k: float(v[s, i]) for k, v in c.items()}}
+            for s in range(n_seeds)
+            for i in range(c["env_steps"].shape[1])
+        ]
+        _write(curves_csv, rows)
+        scores = curves_csv.with_name(curves_csv.stem + "_scores.csv")
+        old = list(csv.DictReader(open(scores))) if scores.is_file() else []
+        new = [
+            {
+                "seed": s,
+                "env_steps": int(steps[s]),
+                "wall_time_s": round(float(c["wall_time_s"][s, -1]), 1),
+                "eval_joint_error_deg": round(float(ev["eval_joint_error_deg"][s]), 3),
+                "eval_survival_s": round(float(ev["survival_s"][s]), 3),
+                "eval_cycle_s": round(float(ev["cycle_s"]), 3),
+            }
+            for s in range(n_seeds)
+        ]
+        _write(scores, old + new)
     return ev
 
 
@@ -180,9 +204,10 @@ def main(argv=None):
     p.add_argument("--tag", default="", help="suffix of the output file names")
     p.add_argument("--list", action="store_true", help="print each variant's changes and exit")
     p.add_argument("--checkpoint", help="score the policies of a `diversity run` checkpoint and exit")
+    p.add_argument("--curves", help="with --checkpoint: write its learning curves here (CSV)")
     args = p.parse_args(argv)
     if args.checkpoint:
-        return score_checkpoint(Path(args.checkpoint))
+        return score_checkpoint(Path(args.checkpoint), Path(args.curves) if args.curves else None)
     if args.list:
         for v in ORDER:
             print(f"{v:10s} on {VARIANTS[v][0] or '-':8s} {VARIANTS[v][1]}")

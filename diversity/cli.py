@@ -496,16 +496,29 @@ def analyze(
     emg: str | None = typer.Option(
         None,
         "--emg",
-        help="Measured EMG: CSV (percent + one column per channel) or C3D (EMG analog channels).",
+        help="Measured EMG: CSV (percent + one column per channel), C3D (EMG analog channels) or "
+        "an OpenSim .sto/.mot (named channels, any rate, raw or envelopes).",
     ),
     emg_cycle: str | None = typer.Option(
         None,
         "--emg-cycle",
-        help="For a C3D --emg: the cycle window 'T0,T1' in seconds [default: whole trial].",
+        help="For a C3D or .sto --emg without a --grf .mot: the cycle window 'T0,T1' in seconds "
+        "[default: whole trial].",
     ),
     emg_map: str | None = typer.Option(None, "--emg-map", help="TOML channel -> muscles map."),
     grf: str | None = typer.Option(
-        None, "--grf", help="Measured GRF CSV (percent + components, body weights)."
+        None,
+        "--grf",
+        help="Measured GRF: CSV (percent + components, body weights) or an OpenSim .mot "
+        "(newtons, y up; its right heel strikes cut the EMG cycles).",
+    ),
+    body_mass: float | None = typer.Option(
+        None, "--body-mass", help="Subject mass (kg) for a --grf .mot [default: mean total vertical force]."
+    ),
+    emg_processed: bool | None = typer.Option(
+        None,
+        "--emg-processed/--emg-raw",
+        help="A .sto --emg holds envelopes / raw EMG [default: raw when it has negative values].",
     ),
     max_lag: int = typer.Option(0, "--max-lag", help="Allowed EMG lag, +/- percent of the cycle."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for confidence intervals."),
@@ -536,6 +549,8 @@ def analyze(
             max_lag_pct=max_lag,
             n_boot=n_boot,
             emg_cycle_s=window,
+            body_mass_kg=body_mass,
+            emg_processed=emg_processed,
         )
     except (StoreError, MeasuredError, ValueError) as e:
         _fail(e)

@@ -79,3 +79,17 @@ def store(tmp_path_factory):
     report = run(TINY_RUN, out)
     assert report.trained == [0, 1, 2, 3] and report.completed == [0, 1, 2, 3]
     return out
+
+
+@pytest.fixture(scope="session")
+def legs_store(tmp_path_factory):
+    """Two myolegs seeds, barely trained (seconds), one motion cycle each: for the export and
+    OpenSim-trial tests, where what matters is the files and the plumbing."""
+    from diversity.config import RunConfig
+    from diversity.pipeline import run
+
+    cfg = RunConfig(model="myolegs", seeds=(0, 1), steps=4 * 32, n_envs=4, cycles=1.0, block_size=2,
+                    checkpoint_every=0, train={"ppo": {"hidden": [32, 32]}})  # fmt: skip
+    out = tmp_path_factory.mktemp("legs") / "legs.zarr"
+    run(cfg, out)
+    return out

@@ -10,20 +10,8 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from diversity.cli import app
-from diversity.config import RunConfig
-from diversity.pipeline import run
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def legs_store(tmp_path_factory):
-    """One myolegs seed, barely trained (a few seconds): what matters here is the files."""
-    cfg = RunConfig(model="myolegs", seeds=(0,), steps=4 * 32, n_envs=4, cycles=0.3, block_size=1,
-                    checkpoint_every=0, train={"ppo": {"hidden": [32, 32]}})  # fmt: skip
-    out = tmp_path_factory.mktemp("legs") / "legs.zarr"
-    run(cfg, out)
-    return out
 
 
 def _read_table(path):

@@ -12,7 +12,8 @@ import xarray as xr
 from . import emg as emg_lib
 from . import gait, pca, solution_space, tracking
 from . import grf as grf_lib
-from .measured import MEASURED_FOR_MOTION, emg_map, measured_set, read_curve_csv, read_emg_map
+from . import opensim_trial as ost
+from .measured import MEASURED_FOR_MOTION, MeasuredError, emg_map, measured_set, read_curve_csv, read_emg_map
 
 __all__ = ["analyze", "cycle_means"]
 
@@ -39,12 +40,16 @@ def analyze(
     max_lag_pct: int = 0,
     n_boot: int = 1000,
     emg_cycle_s: tuple[float, float] | None = None,
+    body_mass_kg: float | None = None,
+    emg_processed: bool | None = None,
 ) -> dict:
     """Run the analyses; with ``out_dir``, write ``summary.json`` and the CSV tables there.
 
     Measured data default to the set shipped for the store's motion (``walk`` -> the Falisse
     2019 walking EMG and GRF with the model's channel map); ``emg``/``emg_map_file``/``grf``
-    override them (``emg`` may be a C3D file: its EMG analog channels over ``emg_cycle_s``)."""
+    override them (``emg`` may be a C3D file: its EMG analog channels over ``emg_cycle_s``; or
+    an OpenSim ``.sto``/``.mot``, cut into gait cycles by a ``grf`` ``.mot``'s heel strikes,
+    channels matched to muscles by name unless ``emg_map_file``; see :mod:`.opensim_trial`)."""
     ds = tracking.completed(ds)
     if ds.sizes["seed"] == 0:
         raise ValueError("the store has no completed seeds to analyse")
@@ -88,23 +93,50 @@ def analyze(
     name = MEASURED_FOR_MOTION.get(str(ds.attrs.get("motion")))
     if emg is None and grf is None and name is not None:
         measured = measured_set(name)
-    emg_data = (
-        emg_lib.read_emg(emg, emg_cycle_s) if emg is not None else (measured["emg"] if measured else None)
-    )
+    trial_grf = ost.read_grf_opensim(grf, body_mass_kg) if grf is not None and _is_opensim(grf) else None
+    muscles = list(ds["muscle"].values)
+    emg_data, unmatched = None, []
+    if emg is not None and _is_opensim(emg):
+        emg_data = ost.read_emg_opensim(emg, trial_grf, emg_cycle_s, emg_processed)
+        channels = list(emg_data["channel"].values)
+        if emg_map_file is None:
+            mapping, unmatched = ost.default_emg_map(channels, str(ds.attrs.get("model")), muscles)
+            map_path = f"default channel names (emg_names_{ds.attrs.get('model')}.toml)"
+        else:
+            mapping, map_path = read_emg_map(emg_map_file, muscles), emg_map_file
+            unmatched = [c for c in channels if c not in mapping]
+    elif emg is not None:
+        emg_data = emg_lib.read_emg(emg, emg_cycle_s)
+    elif measured:
+        emg_data = measured["emg"]
     if emg_data is not None:
-        map_path = emg_map_file or emg_map(str(ds.attrs.get("model")), name or "walking")
-        mapping = read_emg_map(map_path, list(ds["muscle"].values))
+        if not (emg is not None and _is_opensim(emg)):
+            map_path = emg_map_file or emg_map(str(ds.attrs.get("model")), name or "walking")
+            mapping = read_emg_map(map_path, muscles)
+        mapping = {c: m for c, m in mapping.items() if c in set(emg_data["channel"].values)}
+        if not mapping:
+            raise MeasuredError(
+                f"{emg}: no EMG channel matches a model muscle (channels: {list(emg_data['channel'].values)})"
+            )
         sim = emg_lib.simulated_channels(act.expand_dims(cycle=[0], axis=1), mapping)
         tables["emg_correlation"] = emg_lib.emg_correlation(sim, emg_data["mean"], max_lag_pct, n_boot)
         arrays["emg_simulated"], arrays["emg_measured"] = sim, emg_data["mean"]
         summary["emg"] = {
             "map": str(map_path),
             "cycles": how,
+            "matched": {c: m for c, m in mapping.items()},
+            "unmatched": unmatched,
             "channels": tables["emg_correlation"].to_dict("records"),
         }
-    grf_data = (
-        read_curve_csv(grf, "direction") if grf is not None else (measured["grf"] if measured else None)
-    )
+        for key in ("processing", "rate_hz", "cycles", "n_cycles"):
+            if key in emg_data.attrs:
+                summary["emg"][f"measured_{key}"] = emg_data.attrs[key]
+    if trial_grf is not None:
+        grf_data = ost.grf_cycles_opensim(trial_grf, emg_cycle_s)
+    elif grf is not None:
+        grf_data = read_curve_csv(grf, "direction")
+    else:
+        grf_data = measured["grf"] if measured else None
     if grf_data is not None and "grf" in ds:
         bw = grf_lib.grf_body_weights(ds).sel(foot="right")
         sim_grf, _ = cycle_means(ds.assign(grf_bw=bw), "grf_bw")
@@ -113,6 +145,11 @@ def analyze(
         summary["grf"] = {
             "foot": "right",
             "units": "BW",
+            **(
+                {"body_weight_n": trial_grf["body_weight_n"], "measured_cycles": grf_data.attrs["cycles"]}
+                if trial_grf is not None
+                else {}
+            ),
             "components": tables["grf_comparison"].to_dict("records"),
         }
 
@@ -161,6 +198,10 @@ def analyze(
         (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
     summary["tables"], summary["arrays"] = tables, arrays
     return summary
+
+
+def _is_opensim(path) -> bool:
+    return Path(path).suffix.lower() in (".sto", ".mot")
 
 
 def _jsonable(x):
