@@ -3,10 +3,16 @@
 Points come out in metres (from ``POINT:UNITS``), rotated so that ``up`` becomes z (C3D files
 from most labs are already z up; pass ``up="y"`` for y-up labs). Points whose residual is
 negative (the C3D "invalid" flag) or that are NaN are missing.
+
+A damaged file must not take the process down: the 512-byte header and the parameter section's
+extent are checked in Python first (a file shorter than its header promises is refused with the
+numbers), and ezc3d then parses it in a child process, so a crash inside the C++ parser becomes
+a :class:`FormatError` naming the file.
 """
 
 from __future__ import annotations
 
+import atexit
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +24,124 @@ from .base import FormatError, MarkerSet, to_z_up, unit_scale
 __all__ = ["AnalogChannels", "read_c3d", "read_c3d_analogs"]
 
 
-def _open(path: str | Path):
+def _parse(source: str) -> dict:
+    """Runs in the child: ezc3d's parse, reduced to plain arrays and lists (picklable)."""
     import ezc3d
+
+    try:
+        c = ezc3d.c3d(source)
+    except Exception as e:  # ezc3d raises OSError/RuntimeError with C++ messages
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return {"error": msg}
+    params = {
+        g: {n: {"value": c["parameters"][g][n]["value"]} for n in c["parameters"][g] if n != "__METADATA__"}
+        for g in c["parameters"]
+        if g != "__METADATA__"
+    }
+    return {
+        "parameters": params,
+        "data": {
+            "points": np.asarray(c["data"]["points"]),
+            "analogs": np.asarray(c["data"]["analogs"]),
+            "meta_points": {"residuals": np.asarray(c["data"]["meta_points"]["residuals"])},
+        },
+        "header": {"points": {"first_frame": int(c["header"]["points"]["first_frame"])}},
+    }
+
+
+_POOL = None
+
+
+def _child_pool():
+    """One forkserver worker, started on first use and kept (spawning per file costs ~1 s)."""
+    global _POOL
+    if _POOL is None:
+        import concurrent.futures
+        import multiprocessing
+
+        _POOL = concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("forkserver")
+        )
+        atexit.register(_close_pool)
+    return _POOL
+
+
+def _close_pool() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(wait=True, cancel_futures=True)
+        _POOL = None
+
+
+def _open(path: str | Path):
+    global _POOL
+    from concurrent.futures.process import BrokenProcessPool
 
     source = str(path)
     if not Path(path).is_file():
         raise FormatError(f"{source}: no such file")
+    _check_header(path)
     try:
-        return ezc3d.c3d(source)
-    except Exception as e:  # ezc3d raises OSError/RuntimeError with C++ messages
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FormatError(f"{source}: not a readable C3D file (truncated or corrupt?): {msg}") from None
+        out = _child_pool().submit(_parse, str(Path(path).resolve())).result(timeout=120)
+    except BrokenProcessPool:
+        _POOL = None
+        raise FormatError(f"{source}: not a readable C3D file: the C3D parser crashed on it") from None
+    except TimeoutError:
+        _POOL.shutdown(wait=False, cancel_futures=True)
+        _POOL = None
+        raise FormatError(f"{source}: not a readable C3D file: parsing took over 120 s") from None
+    if "error" in out:
+        raise FormatError(f"{source}: not a readable C3D file (truncated or corrupt?): {out['error']}")
+    return out
+
+
+def _check_header(path: str | Path) -> None:
+    """The C3D header's promises against the file's size, before any parser sees it."""
+    source = str(path)
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(512)
+        if len(head) < 512:
+            raise FormatError(
+                f"{source}: not a readable C3D file: {size} bytes, shorter than the 512-byte header"
+            )
+        if head[1] != 0x50:
+            raise FormatError(f"{source}: not a readable C3D file (byte 2 is {head[1]}, a C3D header has 80)")
+        param_at = (max(head[0], 1) - 1) * 512
+        f.seek(param_at)
+        param = f.read(4)
+    if len(param) < 4:
+        raise FormatError(
+            f"{source}: not a readable C3D file (truncated): the parameter section (at byte {param_at}) is missing"
+        )
+    if param[3] not in (84, 85, 86):
+        raise FormatError(
+            f"{source}: not a readable C3D file: unknown processor type {param[3]} in the parameters"
+        )
+    endian = ">" if param[3] == 86 else "<"
+    if param_at + param[2] * 512 > size:
+        raise FormatError(
+            f"{source}: not a readable C3D file (truncated): the parameter section needs {param[2]} blocks from byte "
+            f"{param_at}, the file has {size} bytes"
+        )
+    n_points, n_analog, first, last = struct.unpack(endian + "HHHH", head[2:10])
+    data_block = struct.unpack(endian + "H", head[16:18])[0]
+    raw = head[12:16]
+    if param[3] == 85:  # DEC floats: swap the 16-bit words, then a factor 4 off IEEE
+        scale = struct.unpack("<f", raw[2:4] + raw[0:2])[0] / 4.0
+    else:
+        scale = struct.unpack(endian + "f", raw)[0]
+    if last < first or last == 65535 or data_block < 2:  # long trials overflow the 16-bit fields
+        return
+    frames = last - first + 1
+    per_value = 4 if scale < 0 else 2
+    needed = (data_block - 1) * 512 + frames * (4 * n_points + n_analog) * per_value
+    if needed > size:
+        held = max(0, size - (data_block - 1) * 512) // max((4 * n_points + n_analog) * per_value, 1)
+        raise FormatError(
+            f"{source}: not a readable C3D file (truncated): the header promises {frames} frames "
+            f"({needed} bytes), the file holds {size} bytes (about {held} frames)"
+        )
 
 
 def _param(c, group: str, name: str, source: str, default=None):

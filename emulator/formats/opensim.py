@@ -118,6 +118,15 @@ def read_coordinates(path: str | Path) -> CoordinateTable:
     return CoordinateTable(cols, values, time, source, meta)
 
 
+def _ends_with_newline(path: str | Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, 2)
+        return f.read(1) in (b"\n", b"\r")
+
+
 def read_trc(path: str | Path, *, up: str = "y") -> MarkerSet:
     """An OpenSim ``.trc`` marker file as a :class:`MarkerSet` (metres, z up)."""
     source, lines = read_lines(path)
@@ -142,19 +151,32 @@ def read_trc(path: str | Path, *, up: str = "y") -> MarkerSet:
         raise FormatError(f"{source}: header says NumMarkers={n_markers}, line 4 names {len(names)} markers")
     n_cols = 2 + 3 * n_markers
     rows = []
-    for k, line in enumerate(lines[5:]):
-        if not line.strip():
-            continue
+    body = [(k + 6, line) for k, line in enumerate(lines[5:]) if line.strip()]
+    ends_cleanly = _ends_with_newline(path)
+    for number, line in body:
         parts = line.split("\t")
-        if len(parts) < n_cols:
+        if len(parts) < n_cols and number == body[-1][0] and not ends_cleanly:
+            raise FormatError(
+                f"{source}: line {number} is cut short ({len(parts)} of {n_cols} values) and the file "
+                "does not end with a newline: the file looks truncated"
+            )
+        if len(parts) < n_cols:  # some writers drop the empty fields of trailing gaps
             parts = parts + [""] * (n_cols - len(parts))
         try:
             rows.append([float(x) if x.strip() else np.nan for x in parts[:n_cols]])
         except ValueError:
-            raise FormatError(f"{source}: line {k + 6}: non-numeric value") from None
+            raise FormatError(f"{source}: line {number}: non-numeric value") from None
     data = np.array(rows, dtype=float).reshape(-1, n_cols)
+    promised = info.get("NumFrames", "")
+    if promised.strip().isdigit() and int(promised) != data.shape[0]:
+        raise FormatError(
+            f"{source}: the header promises NumFrames={int(promised)}, the file holds {data.shape[0]} "
+            "frame rows (truncated or edited?)"
+        )
     if data.shape[0] < 2:
         raise FormatError(f"{source}: need at least 2 frames, got {data.shape[0]}")
+    if not (np.isfinite(rate) and rate > 0):
+        raise FormatError(f"{source}: TRC header DataRate={info['DataRate']} must be a positive number")
     time = data[:, 1]
     if np.all(np.isfinite(time)):
         uniform_fps(time, source)  # time must increase
