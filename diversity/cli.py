@@ -530,7 +530,7 @@ def analyze(
     """
     from diversity.analysis.measured import MeasuredError
     from diversity.analysis.report import analyze as run_analysis
-    from diversity.store import StoreError, open_store
+    from diversity.store import StoreError, open_checked
 
     try:
         window = None
@@ -541,7 +541,7 @@ def analyze(
                 raise ValueError(f"--emg-cycle must be 'T0,T1' in seconds, got {emg_cycle!r}") from None
             window = (t0, t1)
         summary = run_analysis(
-            open_store(store),
+            open_checked(store),
             out,
             emg=emg,
             emg_map_file=emg_map,
@@ -597,12 +597,12 @@ def figures(
     policy clusters, diversity index)."""
     from diversity.analysis.measured import MeasuredError
     from diversity.figures import write_figures
-    from diversity.store import StoreError, open_store
+    from diversity.store import StoreError, open_checked
 
     try:
         if fmt not in ("pdf", "svg", "png"):
             raise ValueError(f"--format must be pdf, svg or png, got {fmt!r}")
-        paths = write_figures(open_store(store), out, fmt)
+        paths = write_figures(open_checked(store), out, fmt)
     except (StoreError, MeasuredError, ValueError) as e:
         _fail(e)
         return

@@ -30,7 +30,7 @@ import numpy as np
 
 from emulator.formats.base import Y_UP_TO_Z_UP
 
-from .store import StoreError, completed_seeds, open_store, validate_store
+from .store import StoreError, completed_seeds, open_checked
 
 __all__ = ["EXPORT_FORMATS", "export_store"]
 
@@ -46,14 +46,10 @@ def export_store(store: str | Path, out: str | Path, fmt: str = "opensim", seeds
     if fmt not in EXPORT_FORMATS:
         raise StoreError(f"--format {fmt!r}: expected one of {EXPORT_FORMATS}")
     store, out = Path(store), Path(out)
-    if not store.exists():
-        raise StoreError(f"{store}: no such store")
-    problems = validate_store(store)
-    if problems:
-        raise StoreError(
-            f"{store}: cannot export a damaged store: {problems[0].removeprefix(f'{store}:').strip()}"
-        )
-    ds = open_store(store)
+    try:
+        ds = open_checked(store)
+    except StoreError as e:
+        raise StoreError(f"cannot export a missing or damaged store: {e}") from None
     done = completed_seeds(ds)
     chosen = done if seeds is None else [int(s) for s in seeds]
     missing = sorted(set(chosen) - set(done))

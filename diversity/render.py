@@ -53,9 +53,9 @@ def render_store(
     from emulator.train import TrainConfig
 
     from .figures import style
-    from .store import completed_seeds, open_store
+    from .store import completed_seeds, open_checked
 
-    ds = open_store(store)
+    ds = open_checked(store)
     if seed not in set(int(s) for s in ds["seed"].values):
         raise ValueError(f"{store}: no seed {seed} (seeds {ds['seed'].values.tolist()})")
     if seed not in completed_seeds(ds):

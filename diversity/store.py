@@ -385,6 +385,22 @@ def open_store(path: str | Path) -> xr.Dataset:
             return xr.open_zarr(path, consolidated=False)
 
 
+def open_checked(path: str | Path) -> xr.Dataset:
+    """:func:`open_store` after :func:`validate_store`: a missing path, a file where a store
+    should be, a missing or corrupt chunk of a completed seed is one :class:`StoreError` (zarr
+    would otherwise read a lost chunk as fill values and the analyses would run on them)."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"{path}: no such store")
+    if not path.is_dir():
+        raise StoreError(f"{path}: is a file, not a store (a store is a directory)")
+    problems = validate_store(path)
+    if problems:
+        more = f" (+{len(problems) - 1} more: `diversity info {path}`)" if len(problems) > 1 else ""
+        raise StoreError(f"{problems[0]}{more}")
+    return open_store(path)
+
+
 def completed_seeds(ds: xr.Dataset) -> list[int]:
     """Seed ids whose ``completed`` flag is 1."""
     flags = np.asarray(ds["completed"].values)

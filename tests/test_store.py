@@ -260,3 +260,27 @@ def test_store_records_what_the_numbers_depend_on(store):
     assert rec["device"]["platform"] == "cpu" and rec["physics"]["backend"] == "cpu"
     assert "XLA_FLAGS" in rec["settings"]  # the test session sets it (tests/conftest.py)
     assert rec["machine"]["cores"] >= 1 and rec["python"].count(".") == 2
+
+
+@pytest.mark.parametrize("command", ["analyze", "figures", "export", "info"])
+def test_damaged_or_missing_stores_get_one_clear_error_from_every_command(store, tmp_path, command):
+    """A lost chunk of a completed seed (zarr would read it as fill values), a file where a store
+    should be, and a missing path: one line, no traceback, nothing written into the store."""
+    damaged = tmp_path / "damaged.zarr"
+    shutil.copytree(store, damaged)
+    chunk = next(p for p in sorted((damaged / "activation" / "c").rglob("*")) if p.is_file())
+    chunk.unlink()
+    before = _tree_bytes(damaged)
+    a_file = tmp_path / "file.zarr"
+    a_file.write_text("not a store")
+    for target, words in ((damaged, "activation"), (a_file, "not a"), (tmp_path / "none.zarr", "no")):
+        args = [command, str(target)] + (
+            [] if command == "info" else ["--out", str(tmp_path / f"o_{command}")]
+        )
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code in ((1, 2) if command == "info" else (2,)), (target, res.output)
+        assert "Traceback" not in res.output and words in res.output, (target, res.output)
+        if command != "info":
+            assert len(res.output.strip().splitlines()) == 1, res.output
+            assert not (tmp_path / f"o_{command}").exists()  # no output written
+    assert _tree_bytes(damaged) == before
