@@ -191,6 +191,32 @@ def diversity_index_bar(table, ax=None, top: int = 15):
     return ax
 
 
+def activation_per_seed(cycles: xr.DataArray, muscles: list[str] | None = None, axes=None):
+    """Each muscle's activation over the gait cycle with every seed overlaid (one thin line per
+    seed, the mean in black): the picture of diversity, same kinematics, different muscles.
+
+    ``cycles``: ``[seed, percent, muscle]`` per-seed mean cycles (what ``analyze`` compared).
+    ``muscles`` default: the 12 whose seed-to-seed spread (mean SD over the cycle) is largest."""
+    act = cycles.transpose("seed", "percent", "muscle")
+    if muscles is None:
+        spread = act.std("seed").mean("percent").values
+        order = np.argsort(-np.nan_to_num(spread))
+        muscles = [str(act["muscle"].values[i]) for i in order[:12]]
+    axes = _axes(axes, len(muscles), ncols=4, height=1.2)
+    pct = act["percent"].values
+    for ax, m in zip(axes, muscles, strict=True):
+        y = act.sel(muscle=m).values  # [seed, percent]
+        for k, row in enumerate(y):
+            ax.plot(pct, row, lw=0.6, alpha=0.7, color=PALETTE[k % len(PALETTE)])
+        ax.plot(pct, np.nanmean(y, axis=0), lw=1.4, color="black")
+        ax.set_title(m, fontsize=7)
+        ax.set_ylim(0, max(0.05, float(np.nanmax(y)) * 1.1))
+    for ax in axes[-4:]:
+        ax.set_xlabel("gait cycle (%)")
+    axes[0].set_ylabel("activation")
+    return axes
+
+
 def write_figures(
     ds: xr.Dataset, out_dir: str | Path, fmt: str = "pdf", analysis: dict | None = None
 ) -> list[Path]:
@@ -232,6 +258,8 @@ def write_figures(
         if "grf_simulated" in arrays:
             axes = grf_panels(arrays["grf_simulated"], arrays["grf_measured"], tables["grf_comparison"])
             save(axes[0].figure, "grf_vs_measured")
+        axes = activation_per_seed(arrays["activation_cycles"])
+        save(axes[0].figure, "activation_per_seed")
         if "cluster_linkage" in arrays:
             save(policy_dendrogram(arrays["cluster_linkage"], ds["seed"].values).figure, "policy_clusters")
             save(diversity_index_bar(tables["diversity_index"]).figure, "diversity_index")

@@ -386,19 +386,28 @@ def open_store(path: str | Path) -> xr.Dataset:
 
 
 def open_checked(path: str | Path) -> xr.Dataset:
-    """:func:`open_store` after :func:`validate_store`: a missing path, a file where a store
-    should be, a missing or corrupt chunk of a completed seed is one :class:`StoreError` (zarr
-    would otherwise read a lost chunk as fill values and the analyses would run on them)."""
+    """:func:`open_store` after checking every completed seed's data: a missing path, a file
+    where a store should be, a missing or corrupt chunk is one :class:`StoreError` (zarr would
+    otherwise read a lost chunk as fill values and the analyses would run on them). Metadata
+    gaps (a hand-made store without provenance) are left to :func:`validate_store`."""
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such store")
     if not path.is_dir():
         raise StoreError(f"{path}: is a file, not a store (a store is a directory)")
-    problems = validate_store(path)
+    ds = open_store(path)
+    try:
+        if "completed" not in ds or "seed" not in ds.dims:
+            raise StoreError(f"{path}: not a diversity store (no 'completed' flags per seed)")
+        problems = _seed_data_problems(ds, list(ds.data_vars), f"{path}:")
+    except StoreError:
+        raise
+    except Exception as e:  # noqa: BLE001 - unreadable flags are the finding
+        problems = [f"{path}: 'completed' cannot be read ({type(e).__name__}: {e})"]
     if problems:
         more = f" (+{len(problems) - 1} more: `diversity info {path}`)" if len(problems) > 1 else ""
         raise StoreError(f"{problems[0]}{more}")
-    return open_store(path)
+    return ds
 
 
 def completed_seeds(ds: xr.Dataset) -> list[int]:
@@ -465,8 +474,15 @@ def validate_store(path: str | Path, deep: bool = True) -> list[str]:
         problems.append(f"{where} completed[seed={s}] = {f}, expected 0 (pending) or 1 (done)")
     if not deep:
         return problems
-    done = np.nonzero(flags == 1)[0]
-    for name in required:
+    return problems + _seed_data_problems(ds, required, where)
+
+
+def _seed_data_problems(ds: xr.Dataset, names, where: str) -> list[str]:
+    """Completed seeds whose data in ``names`` cannot be read or hold nothing (a lost chunk)."""
+    problems = []
+    seeds = ds["seed"].values
+    done = np.nonzero(np.asarray(ds["completed"].values) == 1)[0]
+    for name in names:
         if name not in ds.variables or "seed" not in ds[name].dims or name == "completed":
             continue
         for i in done:

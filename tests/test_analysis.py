@@ -252,6 +252,16 @@ def test_plots_draw_the_data_they_are_given():
     r_table = emg_lib.emg_correlation(sim, meas, n_boot=10)
     axes = figures.emg_panels(sim, meas, r_table)
     assert axes[0].texts[0].get_text() == f"r = {r_table['r'].iloc[0]:.2f}"
+    # every seed's activation cycle overlaid per muscle, the seed mean last (black)
+    axes = figures.activation_per_seed(act, muscles=["m0", "m1"])
+    lines = axes[1].get_lines()
+    assert len(lines) == act.sizes["seed"] + 1 and axes[1].get_title() == "m1"
+    for k in range(act.sizes["seed"]):
+        np.testing.assert_allclose(lines[k].get_ydata(), act.isel(seed=k).sel(muscle="m1").values)
+    np.testing.assert_allclose(lines[-1].get_ydata(), act.sel(muscle="m1").mean("seed").values)
+    spread = act.std("seed").mean("percent")
+    top = str(spread["muscle"].values[int(np.argmax(spread.values))])
+    assert figures.activation_per_seed(act)[0].get_title() == top  # most diverse muscle first
     plt.close("all")
 
 
