@@ -86,9 +86,10 @@ def variant_config(name: str, steps: int, model: str = "myolegs", motion: str = 
     return dataclasses.replace(base, total_steps=steps, **kw)
 
 
-def evaluate(trainer: Trainer, agent) -> dict:
-    """Deterministic rollout over one cycle: mean joint error before the fall, survival time."""
-    ro = rollout(trainer, agent, 1.0)
+def evaluate(trainer: Trainer, agent, cycles: float = 1.0) -> dict:
+    """Deterministic rollout over ``cycles`` cycles: mean joint error before the fall, survival
+    time (until the termination test first fires or the root sinks 15 cm below the reference)."""
+    ro = rollout(trainer, agent, cycles)
     err = ro.data["metrics"][..., 0]  # [seed, time]
     fell = ro.data["terminated"].astype(bool)
     if "root_position" in ro.data:
@@ -150,7 +151,7 @@ def run_variant(name: str, steps: int, seeds: int, curve_rows: list[dict]) -> di
     }
 
 
-def score_checkpoint(path: Path, curves_csv: Path | None = None) -> dict:
+def score_checkpoint(path: Path, curves_csv: Path | None = None, cycles: float = 1.0) -> dict:
     """Deterministic one-cycle rollout of every seed in a training checkpoint; with
     ``curves_csv``, also write its learning curves (one row per seed and iteration) and append
     the score to ``<curves_csv stem>_scores.csv``."""
@@ -163,12 +164,12 @@ def score_checkpoint(path: Path, curves_csv: Path | None = None) -> dict:
     n_seeds = len(np.asarray(payload["curves"]["env_steps"]))
     trainer = Trainer(cfg)
     it, state = load_checkpoint(path, trainer.init_state(seed_keys(range(n_seeds))), cfg)
-    ev = evaluate(trainer, state.agent)
+    ev = evaluate(trainer, state.agent, cycles)
     steps = state.curves["env_steps"][:, -1]
     print(
         f"{path.name}: iteration {it}, {int(steps[0]):,} steps per seed; joint error before a fall "
         f"{np.round(ev['eval_joint_error_deg'], 2)} deg, survival {np.round(ev['survival_s'], 2)} s "
-        f"of {ev['cycle_s']:.2f} s"
+        f"of {ev['cycle_s']:.2f} s ({cycles:g} cycles)"
     )
     if curves_csv is not None:
         c = state.curves
@@ -205,9 +206,10 @@ def main(argv=None):
     p.add_argument("--list", action="store_true", help="print each variant's changes and exit")
     p.add_argument("--checkpoint", help="score the policies of a `diversity run` checkpoint and exit")
     p.add_argument("--curves", help="with --checkpoint: write its learning curves here (CSV)")
+    p.add_argument("--cycles", type=float, default=1.0, help="with --checkpoint: rollout length in cycles")
     args = p.parse_args(argv)
     if args.checkpoint:
-        return score_checkpoint(Path(args.checkpoint), Path(args.curves) if args.curves else None)
+        return score_checkpoint(Path(args.checkpoint), Path(args.curves) if args.curves else None, args.cycles)
     if args.list:
         for v in ORDER:
             print(f"{v:10s} on {VARIANTS[v][0] or '-':8s} {VARIANTS[v][1]}")
