@@ -184,6 +184,7 @@ def test_unknown_backend(elbow):
 
 
 @pytest.mark.mjx
+@pytest.mark.slow  # ~85 s; run it (`pytest -m slow -k hang`) whenever the jax pin changes
 def test_mjx_myolegs_batch_does_not_hang():
     """jax 0.10.2 deadlocked on exactly this (vmapped MJX step of myolegs, B=64) on CPU."""
     script = textwrap.dedent(
