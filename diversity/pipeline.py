@@ -269,6 +269,7 @@ def _run_block(
     resume = load_checkpoint(ckpt, trainer.init_state(keys), trainer.config)
     if resume is not None and progress is not None:
         progress.message(f"{_label(block)}: resuming from checkpoint at iteration {resume[0]}")
+        progress.resumed(int(resume[1].curves["env_steps"][0, -1]) * len(block))
     last = {"steps": resume[1].curves["env_steps"][0, -1] if resume is not None else 0}
 
     def on_iteration(info):

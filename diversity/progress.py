@@ -20,6 +20,10 @@ class Progress:
     def update(self, *, steps: int, steps_per_s: float, joint_angle_error_deg: float) -> None:
         """After each training iteration of a block: env steps done in it (all its seeds)."""
 
+    def resumed(self, steps: int) -> None:
+        """A block restarted from a checkpoint: ``steps`` env steps (all its seeds) were done
+        before this run (they count as done, not into this run's speed or ETA)."""
+
     def seeds_done(self, seeds: list[int], joint_angle_error_deg: list[float]) -> None:
         """Seeds written to the store, with their rollout mean joint-angle error (deg)."""
 
@@ -46,6 +50,7 @@ class RichProgress(Progress):
 
         self.n_seeds, self.n_done, self.total = n_seeds, n_done, max(total_steps, 1)
         self.done_steps, self.rate, self.err = 0, 0.0, float("nan")
+        self.resumed_steps = 0  # done before this run (from checkpoints)
         self.t0 = self._last_log = time.perf_counter()
         self._print(f"{store}: {n_seeds} seeds, {n_done} already completed, {total_steps:,} env steps to run")
         if self.live:
@@ -73,10 +78,18 @@ class RichProgress(Progress):
         elif time.perf_counter() - self._last_log >= self.log_every_s:
             self._log()
 
+    def resumed(self, steps):
+        self.done_steps += steps
+        self.resumed_steps += steps
+        if self._bar is not None:
+            self._bar.update(self._task, advance=steps)
+
     def _log(self):
         self._last_log = now = time.perf_counter()
         frac = min(self.done_steps / self.total, 1.0)
-        eta = (now - self.t0) * (1 - frac) / frac if frac > 0 else float("nan")
+        new = self.done_steps - self.resumed_steps  # this run's steps set the pace
+        left = max(self.total - self.done_steps, 0)
+        eta = (now - self.t0) * left / new if new > 0 else float("nan")
         self._print(
             f"seeds {self.n_done}/{self.n_seeds}  {100 * frac:3.0f}%  {self.rate:,.0f} steps/s  "
             f"joint err {self.err:.2f} deg  elapsed {now - self.t0:.0f} s  ETA {eta:.0f} s"

@@ -284,3 +284,20 @@ def test_damaged_or_missing_stores_get_one_clear_error_from_every_command(store,
             assert len(res.output.strip().splitlines()) == 1, res.output
             assert not (tmp_path / f"o_{command}").exists()  # no output written
     assert _tree_bytes(damaged) == before
+
+
+def test_progress_counts_resumed_steps_as_done_but_not_into_the_eta():
+    import io
+
+    from rich.console import Console
+
+    from diversity.progress import RichProgress
+
+    out = io.StringIO()
+    p = RichProgress(console=Console(file=out, force_terminal=False, width=200), log_every_s=0.0)
+    p.start(n_seeds=1, n_done=0, total_steps=1000, store="s.zarr")
+    p.resumed(600)  # a checkpoint at 60 %
+    p.t0 -= 10.0  # this run has been going 10 s ...
+    p.update(steps=100, steps_per_s=10.0, joint_angle_error_deg=3.0)  # ... for 100 new steps
+    line = out.getvalue().strip().splitlines()[-1]
+    assert " 70%" in line and "ETA 30 s" in line, line  # 300 steps left at 10 steps/s
