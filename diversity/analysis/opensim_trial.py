@@ -22,6 +22,7 @@ import tomllib
 import numpy as np
 import xarray as xr
 
+from emulator.formats.base import FormatError, uniform_fps
 from emulator.formats.opensim import read_opensim_table
 
 from .emg import emg_envelope
@@ -34,18 +35,16 @@ _SIDE_WORDS = {"r": "right", "right": "right", "l": "left", "left": "left", "rt"
 
 
 def _table(path) -> tuple[list[str], np.ndarray]:
-    from emulator.formats.base import FormatError
-
     try:
         names, data, _ = read_opensim_table(path)
     except FormatError as e:
         raise MeasuredError(str(e)) from None
     if data.shape[0] < 4:
         raise MeasuredError(f"{path}: {data.shape[0]} rows; a gait trial needs more")
-    t = data[:, 0]
-    bad = np.where(~(np.diff(t) > 0))[0]
-    if bad.size:
-        raise MeasuredError(f"{path}: time is not increasing at row {int(bad[0]) + 1}")
+    try:
+        uniform_fps(data[:, 0], str(path))  # time increasing and evenly sampled
+    except FormatError as e:
+        raise MeasuredError(str(e)) from None
     if not np.all(np.isfinite(data)):
         r, c = np.argwhere(~np.isfinite(data))[0]
         raise MeasuredError(f"{path}: non-finite value in column {names[c]!r} at row {r + 1}")
@@ -153,7 +152,7 @@ def read_emg_opensim(
     was done (``processing``, ``rate_hz``, ``cycles``)."""
     names, data = _table(path)
     t, x = data[:, 0], data[:, 1:]
-    rate = 1.0 / float(np.median(np.diff(t)))
+    rate = uniform_fps(t, str(path))
     is_raw = bool(np.any(x < 0)) if processed is None else not processed
     if is_raw:
         if rate < 2.5 * band_hz[0]:
