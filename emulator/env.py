@@ -47,7 +47,7 @@ __all__ = [
     "Transition",
 ]
 
-ACTION_SPACES = ("excitation", "muscle_length")
+ACTION_SPACES = ("excitation", "muscle_length", "muscle_length_residual")
 
 METRIC_NAMES = (
     "joint_angle_error",
@@ -91,8 +91,16 @@ class EnvConfig:
             ``e = clip(length_kp * (L - L*) / range + length_kd * dL/dt / range, 0, 1)``
             (a muscle longer than its target, or lengthening, is excited; KINESIS's recipe).
             The store records the excitations either way.
-        length_kp / length_kd: the PD gains of ``"muscle_length"`` (per unit of length range,
-            and per unit of length range per second).
+            ``"muscle_length_residual"``: the same PD law around the reference's own
+            musculotendon lengths ``length_lead`` control steps ahead; the action moves the
+            target by ``(2 a - 1) * length_residual`` of the length range (0.5: the reference),
+            so an untrained policy is already a servo to the reference and learns corrections.
+        length_kp / length_kd: the PD gains of the length action spaces (per unit of length
+            range, and per unit of length range per second).
+        length_lead: control steps ahead of the present at which ``"muscle_length_residual"``
+            reads the reference lengths (the muscles' activation lag makes 2-3 steps track best).
+        length_residual: the largest target change of ``"muscle_length_residual"``, as a
+            fraction of each muscle's length range.
     """
 
     control_dt: float = 0.01
@@ -106,6 +114,8 @@ class EnvConfig:
     action_space: str = "excitation"
     length_kp: float = 5.0
     length_kd: float = 0.5
+    length_lead: int = 3
+    length_residual: float = 0.25
 
     def __post_init__(self):
         if self.action_space not in ACTION_SPACES:
@@ -116,6 +126,10 @@ class EnvConfig:
             raise ValueError(f"reset_activation must be within [0, 1], got {self.reset_activation}")
         if self.control_dt <= 0:
             raise ValueError(f"control_dt must be > 0 s, got {self.control_dt}")
+        if self.length_lead < 0 or self.length_residual <= 0:
+            raise ValueError(
+                f"length_lead must be >= 0 and length_residual > 0, got {self.length_lead}, {self.length_residual}"
+            )
         if any(int(k) < 1 for k in self.future_frames):
             raise ValueError(f"future_frames must be >= 1 control steps ahead, got {self.future_frames}")
 
@@ -127,7 +141,7 @@ class EnvState(NamedTuple):
     index: jax.Array  # [B] reference frame index at the control rate (grows past a cycle)
     steps: jax.Array  # [B] control steps since the last reset
     action: jax.Array | None = None  # [B, muscle] the policy's last action (None: none yet)
-    sensed: jax.Array | None = None  # [B, 2 * muscle] muscle length, velocity now (PD actions)
+    sensed: jax.Array | None = None  # [B, 3 * muscle] muscle length, velocity, reference length (PD)
 
 
 class Transition(NamedTuple):
@@ -162,6 +176,7 @@ class Reference:
     body_quat: np.ndarray  # [T, body, 4]
     offset: np.ndarray  # [3] root displacement per cycle (x, y, 0)
     loop: bool
+    muscle_length: np.ndarray  # [T, muscle] musculotendon lengths of the reference pose (m)
 
 
 def _build_reference(model: MuscleModel, motion: ReferenceMotion, fps: float) -> Reference:
@@ -193,12 +208,14 @@ def _build_reference(model: MuscleModel, motion: ReferenceMotion, fps: float) ->
     ids = [m.body(b).id for b in model.tracked_bodies]
     bpos = np.zeros((n, len(ids), 3))
     bquat = np.zeros((n, len(ids), 4))
+    length = np.zeros((n, m.nu))
     for i in range(n):
         d.qpos[:] = q[i]
-        mujoco.mj_kinematics(m, d)
+        mujoco.mj_fwdPosition(m, d)  # kinematics and the muscles' transmission lengths
         bpos[i] = d.xpos[ids]
         bquat[i] = d.xquat[ids]
-    return Reference(q, qvel, bpos, bquat, offset, mot.loop)
+        length[i] = d.actuator_length
+    return Reference(q, qvel, bpos, bquat, offset, mot.loop, length)
 
 
 def _quat_mul(a, b):
@@ -440,7 +457,7 @@ class TrackingEnv:
             action = jnp.where(done[:, None], jnp.float32(cfg.reset_activation), action)
             index = jnp.where(done, reset_index, index)
             steps = jnp.where(done, 0, steps)
-            sensed = jnp.where(done[:, None], sense(start_sig), sense(sig))
+            sensed = jnp.where(done[:, None], sense(start_sig, reset_index), sense(sig, index))
             return obs, next_obs, d, m, term, trunc, index, steps, action, sensed
 
         lo = jnp.asarray(self.model.mj_model.actuator_lengthrange[:, 0], jnp.float32)
@@ -448,17 +465,28 @@ class TrackingEnv:
             np.maximum(np.diff(self.model.mj_model.actuator_lengthrange, axis=1)[:, 0], 1e-4), jnp.float32
         )
 
-        def sense(sig: Signals):
-            """What a PD action needs of the present: muscle lengths and velocities ``[B, 2 nu]``."""
-            return jnp.concatenate([sig.muscle_length, sig.muscle_velocity], axis=-1).astype(jnp.float32)
+        ref_length = jnp.asarray(R.muscle_length, jnp.float32)
+        lead = cfg.length_lead
+
+        def sense(sig: Signals, index):
+            """What a PD action needs: muscle lengths and velocities now and the reference's
+            lengths ``length_lead`` steps ahead ``[B, 3 nu]``."""
+            f = (index + lead) % T if loop else jnp.minimum(index + lead, T - 1)
+            return jnp.concatenate(
+                [sig.muscle_length.astype(jnp.float32), sig.muscle_velocity.astype(jnp.float32), ref_length[f]],
+                axis=-1,
+            )
 
         def excitation(action, sensed):
             """The excitations ``[B, muscle]`` a policy action asks for (see ``action_space``)."""
             action = jnp.clip(action, 0.0, 1.0)
             if cfg.action_space == "excitation":
                 return action
-            length, velocity = sensed[..., :nu], sensed[..., nu:]
-            target = lo + action * span
+            length, velocity = sensed[..., :nu], sensed[..., nu : 2 * nu]
+            if cfg.action_space == "muscle_length":
+                target = lo + action * span
+            else:  # around the reference's lengths
+                target = sensed[..., 2 * nu :] + (2.0 * action - 1.0) * cfg.length_residual * span
             drive = cfg.length_kp * (length - target) / span + cfg.length_kd * velocity / span
             return jnp.clip(drive, 0.0, 1.0)
 
@@ -567,7 +595,7 @@ class TrackingEnv:
         phys = self._to_backend(self.reference_state(index))
         sig = self.physics.forward(phys)
         n = index.shape[0]
-        state = EnvState(phys, index, jnp.zeros_like(index), self._reset_action(n), self._sense(sig))
+        state = EnvState(phys, index, jnp.zeros_like(index), self._reset_action(n), self._sense(sig, index))
         return state, self._observe(sig, index)
 
     def _reset_action(self, n: int) -> jax.Array:
@@ -587,7 +615,7 @@ class TrackingEnv:
         sig = self.physics.forward(self._to_backend(phys))
         prev = state.action if state.action is not None else self._reset_action(len(mask))
         m = jnp.asarray(mask)[:, None]
-        sensed = self._sense(sig)
+        sensed = self._sense(sig, jnp.asarray(new_index, dtype=jnp.int32))
         st = EnvState(
             self._to_backend(phys),
             jnp.asarray(new_index, dtype=jnp.int32),
@@ -615,7 +643,7 @@ class TrackingEnv:
         index = state.index + 1
         steps = state.steps + 1
         obs, d, m, term, trunc = self._post_step(sig, index, steps, action)
-        return StepResult(EnvState(phys, index, steps, action, self._sense(sig)), obs, d, m, term, trunc, sig)
+        return StepResult(EnvState(phys, index, steps, action, self._sense(sig, index)), obs, d, m, term, trunc, sig)
 
 
 def delta_names(model: MuscleModel) -> tuple[str, ...]:

@@ -236,6 +236,34 @@ def test_muscle_length_actions_drive_excitation_by_the_pd_law(myolegs):
         EnvConfig(action_space="torque")
 
 
+def test_residual_length_actions_servo_to_the_reference_lengths(myolegs):
+    kp, kd = 20.0, 0.5
+    env = _walk_env(
+        myolegs, action_space="muscle_length_residual", length_kp=kp, length_kd=kd, length_lead=3, length_residual=0.2
+    )
+    frames = np.array([0, 10, 20, 30])
+    state, _ = env.reset(None, index=frames)
+    nu = myolegs.n_muscles
+    lo, hi = myolegs.mj_model.actuator_lengthrange.T
+    span = hi - lo
+    sensed = np.asarray(state.sensed)
+    length, velocity = sensed[:, :nu], sensed[:, nu : 2 * nu]
+    # a reset at frame i is the reference pose: the table's lengths are the lengths sensed there
+    np.testing.assert_allclose(env.ref.muscle_length[frames], length, atol=1e-5)
+    target = env.ref.muscle_length[frames + 3]  # 3 control steps ahead
+    np.testing.assert_allclose(sensed[:, 2 * nu :], target, atol=1e-5)
+    # action 0.5 asks for the reference's lengths; 1 for 0.2 of the range longer (less drive)
+    expected = np.clip(kp * (length - target) / span + kd * velocity / span, 0, 1)
+    np.testing.assert_allclose(np.asarray(env.excitation(state, np.full((4, nu), 0.5))), expected, atol=1e-4)
+    longer = np.clip(kp * (length - target - 0.2 * span) / span + kd * velocity / span, 0, 1)
+    np.testing.assert_allclose(np.asarray(env.excitation(state, np.ones((4, nu)))), longer, atol=1e-4)
+    # the reference target moves with the motion: after a step it is 3 steps ahead of frame i + 1
+    r = env.step(state, np.full((4, nu), 0.5))
+    np.testing.assert_allclose(np.asarray(r.state.sensed)[:, 2 * nu :], env.ref.muscle_length[frames + 4], atol=1e-5)
+    with pytest.raises(ValueError, match="length_residual"):
+        EnvConfig(length_residual=0.0)
+
+
 def test_step_autoreset_restarts_ended_environments_from_the_table(myolegs):
     env = _walk_env(myolegs, termination_body="mean", termination_distance_m=0.05)
     state, _ = env.reset(None, index=np.array([0, 10, 20, 30]))
