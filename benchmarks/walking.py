@@ -209,7 +209,9 @@ def main(argv=None):
     p.add_argument("--cycles", type=float, default=1.0, help="with --checkpoint: rollout length in cycles")
     args = p.parse_args(argv)
     if args.checkpoint:
-        return score_checkpoint(Path(args.checkpoint), Path(args.curves) if args.curves else None, args.cycles)
+        return score_checkpoint(
+            Path(args.checkpoint), Path(args.curves) if args.curves else None, args.cycles
+        )
     if args.list:
         for v in ORDER:
             print(f"{v:10s} on {VARIANTS[v][0] or '-':8s} {VARIANTS[v][1]}")

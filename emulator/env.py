@@ -473,7 +473,11 @@ class TrackingEnv:
             lengths ``length_lead`` steps ahead ``[B, 3 nu]``."""
             f = (index + lead) % T if loop else jnp.minimum(index + lead, T - 1)
             return jnp.concatenate(
-                [sig.muscle_length.astype(jnp.float32), sig.muscle_velocity.astype(jnp.float32), ref_length[f]],
+                [
+                    sig.muscle_length.astype(jnp.float32),
+                    sig.muscle_velocity.astype(jnp.float32),
+                    ref_length[f],
+                ],
                 axis=-1,
             )
 
@@ -643,7 +647,9 @@ class TrackingEnv:
         index = state.index + 1
         steps = state.steps + 1
         obs, d, m, term, trunc = self._post_step(sig, index, steps, action)
-        return StepResult(EnvState(phys, index, steps, action, self._sense(sig, index)), obs, d, m, term, trunc, sig)
+        return StepResult(
+            EnvState(phys, index, steps, action, self._sense(sig, index)), obs, d, m, term, trunc, sig
+        )
 
 
 def delta_names(model: MuscleModel) -> tuple[str, ...]:

@@ -239,7 +239,12 @@ def test_muscle_length_actions_drive_excitation_by_the_pd_law(myolegs):
 def test_residual_length_actions_servo_to_the_reference_lengths(myolegs):
     kp, kd = 20.0, 0.5
     env = _walk_env(
-        myolegs, action_space="muscle_length_residual", length_kp=kp, length_kd=kd, length_lead=3, length_residual=0.2
+        myolegs,
+        action_space="muscle_length_residual",
+        length_kp=kp,
+        length_kd=kd,
+        length_lead=3,
+        length_residual=0.2,
     )
     frames = np.array([0, 10, 20, 30])
     state, _ = env.reset(None, index=frames)
@@ -259,7 +264,9 @@ def test_residual_length_actions_servo_to_the_reference_lengths(myolegs):
     np.testing.assert_allclose(np.asarray(env.excitation(state, np.ones((4, nu)))), longer, atol=1e-4)
     # the reference target moves with the motion: after a step it is 3 steps ahead of frame i + 1
     r = env.step(state, np.full((4, nu), 0.5))
-    np.testing.assert_allclose(np.asarray(r.state.sensed)[:, 2 * nu :], env.ref.muscle_length[frames + 4], atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(r.state.sensed)[:, 2 * nu :], env.ref.muscle_length[frames + 4], atol=1e-5
+    )
     with pytest.raises(ValueError, match="length_residual"):
         EnvConfig(length_residual=0.0)
 
