@@ -43,9 +43,16 @@ def _sources(tmp_dir: pathlib.Path) -> dict[str, bytes]:
     return {suffix: path.read_bytes() for suffix, path in files.items()}
 
 
+class _Blobs(dict):
+    """The source files' bytes (short repr: hypothesis prints its arguments on a failure)."""
+
+    def __repr__(self):
+        return f"<{len(self)} source files>"
+
+
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
-    return _sources(tmp_path_factory.mktemp("src"))
+    return _Blobs(_sources(tmp_path_factory.mktemp("src")))
 
 
 SUFFIXES = (".trc", ".mot", ".c3d", ".npz", ".txt", ".bvh")
@@ -152,3 +159,163 @@ def test_npz_with_objects_is_refused_without_unpickling(tmp_path):
     with pytest.raises(MotionError, match="evil.npz"):
         read(p)
     assert not pathlib.Path("/nonexistent/pickle-was-loaded").exists()
+
+
+# ---------------------------------------------------------------- measured EMG and GRF readers
+def _grf_mot(dest: pathlib.Path) -> pathlib.Path:
+    """The real force-plate .mot (Falisse 2019), rows 2800-4299: both feet in stance at times."""
+    lines = (FALISSE / "GRF_gait_14.mot").read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(lines) if line.strip().lower() == "endheader")
+    rows = lines[end + 2 + 2800 : end + 2 + 4300]
+    head = [f"nRows={len(rows)}\n" if line.lower().startswith("nrows") else line for line in lines[: end + 2]]
+    dest.write_text("".join(head + rows))
+    return dest
+
+
+def _emg_sto(dest: pathlib.Path) -> pathlib.Path:
+    """The real Vicon C3D's EMG channels (2000 Hz, first 0.6 s) as an OpenSim .sto."""
+    from emulator.formats.c3d import read_c3d_analogs
+
+    a = read_c3d_analogs(_biomdp_c3d())
+    names = [n for n in a.names if n.startswith("EMG")][:6]
+    x = np.stack([a.channel(n) for n in names], axis=1)[:1200]
+    t = np.arange(len(x)) / a.fps
+    with open(dest, "w") as f:
+        f.write(f"emg\nversion=1\nnRows={len(t)}\nnColumns={len(names) + 1}\ninDegrees=no\nendheader\n")
+        f.write("\t".join(["time", *names]) + "\n")
+        for ti, row in zip(t, x, strict=True):
+            f.write("\t".join([f"{ti:.5f}", *(f"{v:.6g}" for v in row)]) + "\n")
+    return dest
+
+
+def _measured_readers():
+    from diversity.analysis.emg import read_emg_c3d
+    from diversity.analysis.measured import read_curve_csv, read_emg_csv
+    from diversity.analysis.opensim_trial import read_emg_opensim, read_grf_opensim
+
+    return {
+        "emg.csv": read_emg_csv,
+        "grf.csv": lambda p: read_curve_csv(p, "direction"),
+        "emg.sto": read_emg_opensim,
+        "grf.mot": read_grf_opensim,
+        "emg.c3d": read_emg_c3d,
+    }
+
+
+MEASURED = ("emg.csv", "grf.csv", "emg.sto", "grf.mot", "emg.c3d")
+
+
+@pytest.fixture(scope="module")
+def measured_sources(tmp_path_factory):
+    d = tmp_path_factory.mktemp("measured")
+    walking = DATASETS / "measured" / "walking"
+    files = {
+        "emg.csv": walking / "emg.csv",
+        "grf.csv": walking / "grf.csv",
+        "emg.sto": _emg_sto(d / "emg.sto"),
+        "grf.mot": _grf_mot(d / "grf.mot"),
+        "emg.c3d": _biomdp_c3d(),
+    }
+    return _Blobs({kind: path.read_bytes() for kind, path in files.items()})
+
+
+def _measured_outcome(kind: str, path: pathlib.Path) -> str:
+    """'ok' or 'refused' (one MeasuredError naming the file); anything else fails the test."""
+    from diversity.analysis.measured import MeasuredError
+
+    try:
+        _measured_readers()[kind](path)
+        return "ok"
+    except MeasuredError as e:
+        msg = str(e)
+        assert str(path) in msg or path.name in msg, f"message does not name the file: {msg}"
+        assert "\n" not in msg.strip(), f"not one line: {msg}"
+        return "refused"
+
+
+@pytest.mark.parametrize("kind", MEASURED)
+def test_measured_sources_read(measured_sources, tmp_path, kind):
+    p = tmp_path / kind
+    p.write_bytes(measured_sources[kind])
+    assert _measured_outcome(kind, p) == "ok"
+
+
+@pytest.mark.parametrize("kind", MEASURED)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fraction=st.floats(0.0, 1.0, exclude_max=True))
+def test_a_measured_file_cut_at_any_byte_is_read_or_refused_by_name(
+    measured_sources, tmp_path, kind, fraction
+):
+    data = measured_sources[kind]
+    cut = int(fraction * len(data))
+    p = tmp_path / f"cut_{kind}"
+    p.write_bytes(data[:cut])
+    outcome = _measured_outcome(kind, p)
+    if kind != "emg.c3d" and data[cut:].strip():  # (a C3D's trailing blocks may be padding)
+        assert outcome == "refused", f"{kind} cut at byte {cut}/{len(data)} was accepted"
+
+
+@pytest.mark.parametrize("kind", MEASURED)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blob=st.binary(min_size=0, max_size=2048), keep=st.integers(0, 600))
+def test_measured_random_bytes_are_refused_by_name(measured_sources, tmp_path, kind, blob, keep):
+    p = tmp_path / f"noise_{kind}"
+    p.write_bytes(measured_sources[kind][:keep] + blob)
+    _measured_outcome(kind, p)
+
+
+@pytest.mark.parametrize("kind", MEASURED)
+def test_measured_empty_files_directories_missing_paths_nan_and_lies(measured_sources, tmp_path, kind):
+    empty = tmp_path / f"empty_{kind}"
+    empty.write_bytes(b"")
+    folder = tmp_path / f"folder_{kind}"
+    folder.mkdir()
+    for p in (empty, folder, tmp_path / f"missing_{kind}"):
+        assert _measured_outcome(kind, p) == "refused", p
+    if kind == "emg.c3d":
+        return
+    text = measured_sources[kind].decode().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(text) if line[:1].isdigit() or line[:1] == " ") + 2
+    for bad in ("inf",) if kind.endswith(".csv") else ("nan", "inf"):  # (a csv's nan: a missing sample)
+        rows = list(text)
+        sep = "," if kind.endswith(".csv") else "\t"
+        parts = rows[first].rstrip("\n").split(sep)
+        parts[2] = bad
+        rows[first] = sep.join(parts) + "\n"
+        p = tmp_path / f"{bad}_{kind}"
+        p.write_text("".join(rows))
+        assert _measured_outcome(kind, p) == "refused", (bad, kind)
+    rows = list(text)
+    rows[first], rows[first + 1] = rows[first + 1], rows[first]  # time/percent goes backwards
+    p = tmp_path / f"backwards_{kind}"
+    p.write_text("".join(rows))
+    assert _measured_outcome(kind, p) == "refused", kind
+    if not kind.endswith(".csv"):  # OpenSim headers promise a row count
+        lying = [
+            line.replace(line.split("=")[1], "99999\n") if line.lower().startswith("nrows") else line
+            for line in text
+        ]
+        p = tmp_path / f"lying_{kind}"
+        p.write_text("".join(lying))
+        assert _measured_outcome(kind, p) == "refused", kind
+
+
+def test_a_crashing_c3d_parser_is_an_error_and_the_next_file_still_reads(measured_sources, tmp_path):
+    from emulator.formats import c3d
+
+    worker = c3d._worker()
+    worker.proc.kill()  # what a segfault inside ezc3d looks like from here
+    worker.proc.wait()
+    assert worker.parse(str(_biomdp_c3d()), timeout_s=5.0) is None
+    assert len(c3d.read_c3d(_biomdp_c3d()).names) > 10  # a new child takes over
+
+
+def test_c3d_reads_from_a_script_on_stdin(tmp_path):
+    """The parsing child never re-imports the caller's __main__ (``python -``, a script without
+    a main guard, a notebook)."""
+    import subprocess
+    import sys
+
+    code = f"from emulator.formats.c3d import read_c3d_analogs\nprint(read_c3d_analogs({str(_biomdp_c3d())!r}).fps)\n"
+    out = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "2000.0", out.stderr[-2000:]

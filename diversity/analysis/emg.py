@@ -91,11 +91,15 @@ def read_emg_c3d(
     ``channels`` default: every channel whose name contains ``EMG`` (case-insensitive). Each is
     band-passed, rectified, low-passed at ``lowpass_hz`` and normalised to its peak in the window.
     """
+    from emulator.formats.base import FormatError
     from emulator.formats.c3d import read_c3d_analogs
 
     from .measured import MeasuredError
 
-    analogs = read_c3d_analogs(path)
+    try:
+        analogs = read_c3d_analogs(path)
+    except FormatError as e:
+        raise MeasuredError(str(e)) from None
     names = channels or [n for n in analogs.names if "emg" in n.lower()]
     if not names:
         raise MeasuredError(

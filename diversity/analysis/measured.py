@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from emulator.formats.base import FormatError, read_lines
+
 __all__ = [
     "MEASURED_FOR_MOTION",
     "MeasuredError",
@@ -59,24 +61,37 @@ def read_curve_csv(path: str | Path, dim: str) -> xr.Dataset:
     path = Path(path)
     if not path.is_file():
         raise MeasuredError(f"{path}: no such file")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(row for row in f if row.strip() and not row.startswith("#")))
+    try:
+        _, lines = read_lines(path)  # undecodable bytes become U+FFFD, then fail as numbers
+    except FormatError as e:
+        raise MeasuredError(str(e)) from None
+    rows = list(csv.reader(row for row in lines if row.strip() and not row.startswith("#")))
     if len(rows) < 3:
         raise MeasuredError(f"{path}: expected a header and at least 2 rows, got {len(rows)} lines")
     header = [h.strip() for h in rows[0]]
     if header[0].lower() not in ("percent", "gait_cycle_percent", "%"):
         raise MeasuredError(f"{path}: first column must be 'percent' (gait cycle 0-100), got {header[0]!r}")
-    try:
+    for i, r in enumerate(rows[1:], start=2):
+        if len(r) != len(header):
+            raise MeasuredError(
+                f"{path}: data row {i - 1} has {len(r)} values, the header has {len(header)} columns (file cut short?)"
+            )
+    try:  # an empty cell or nan is a missing sample; anything else must be a number
         table = np.array(
             [[float(x) if x.strip() not in ("", "nan", "NaN") else np.nan for x in r] for r in rows[1:]]
         )
     except ValueError as e:
         raise MeasuredError(f"{path}: non-numeric value ({e})") from None
-    if table.shape[1] != len(header):
-        raise MeasuredError(f"{path}: rows have {table.shape[1]} values, header has {len(header)} columns")
+    if np.isinf(table).any():
+        r, c = np.argwhere(np.isinf(table))[0]
+        raise MeasuredError(f"{path}: infinite value in column {header[c]!r} at data row {r + 1}")
     pct = table[:, 0]
-    if np.any(np.diff(pct) <= 0) or pct[0] < -1e-9 or pct[-1] > 100 + 1e-9:
+    if np.isnan(pct).any() or np.any(np.diff(pct) <= 0) or pct[0] < -1e-9 or pct[-1] > 100 + 1e-9:
         raise MeasuredError(f"{path}: 'percent' must increase within 0-100")
+    if pct[0] > 1.0 or pct[-1] < 99.0:  # a cycle table that stops early was cut or mislabelled
+        raise MeasuredError(
+            f"{path}: 'percent' runs {pct[0]:g}-{pct[-1]:g}; a gait-cycle table covers 0-100 (file cut short?)"
+        )
     names = [h for h in header[1:] if not h.endswith("_sd")]
     grid = np.linspace(0.0, 100.0, 101)
 

@@ -61,34 +61,8 @@ def analyze(
         "n_seeds": int(ds.sizes["seed"]),
     }
 
-    track = tracking.tracking_table(ds)
-    tables["tracking"] = track
-    tables["tracking_distribution"] = tracking.distribution(track)
-    summary["tracking"] = {
-        "per_seed": track.drop(columns=["motion", "model"]).to_dict(orient="records"),
-        "distribution": tables["tracking_distribution"].to_dict(orient="records"),
-    }
-
-    summary["pca"] = {}
-    for family in pca.FAMILIES:
-        if pca.FAMILIES[family] not in ds or ds.sizes["seed"] < 2:
-            continue
-        res = pca.pca_explained(pca.family_matrix(ds, family))
-        summary["pca"][family] = res
-        tables[f"pca_{family}"] = pd.DataFrame(
-            {
-                "component": np.arange(1, len(res["explained_variance_ratio"]) + 1),
-                "explained_variance_ratio": res["explained_variance_ratio"],
-                "cumulative": res["cumulative"],
-            }
-        )
-
-    act, how = cycle_means(ds, "activation")
-    kin, _ = cycle_means(ds, "joint_angle")
-    arrays["activation_cycles"] = act
-    summary["cycles"] = how
-
-    # measured data: flags, else the set shipped for this motion
+    # measured data (the flags', else the set shipped for this motion) first: a bad file fails
+    # before any analysis runs
     measured = None
     name = MEASURED_FOR_MOTION.get(str(ds.attrs.get("motion")))
     if emg is None and grf is None and name is not None:
@@ -118,6 +92,41 @@ def analyze(
             raise MeasuredError(
                 f"{emg}: no EMG channel matches a model muscle (channels: {list(emg_data['channel'].values)})"
             )
+    if trial_grf is not None:
+        grf_data = ost.grf_cycles_opensim(trial_grf, emg_cycle_s)
+    elif grf is not None:
+        grf_data = read_curve_csv(grf, "direction")
+    else:
+        grf_data = measured["grf"] if measured else None
+
+    track = tracking.tracking_table(ds)
+    tables["tracking"] = track
+    tables["tracking_distribution"] = tracking.distribution(track)
+    summary["tracking"] = {
+        "per_seed": track.drop(columns=["motion", "model"]).to_dict(orient="records"),
+        "distribution": tables["tracking_distribution"].to_dict(orient="records"),
+    }
+
+    summary["pca"] = {}
+    for family in pca.FAMILIES:
+        if pca.FAMILIES[family] not in ds or ds.sizes["seed"] < 2:
+            continue
+        res = pca.pca_explained(pca.family_matrix(ds, family))
+        summary["pca"][family] = res
+        tables[f"pca_{family}"] = pd.DataFrame(
+            {
+                "component": np.arange(1, len(res["explained_variance_ratio"]) + 1),
+                "explained_variance_ratio": res["explained_variance_ratio"],
+                "cumulative": res["cumulative"],
+            }
+        )
+
+    act, how = cycle_means(ds, "activation")
+    kin, _ = cycle_means(ds, "joint_angle")
+    arrays["activation_cycles"] = act
+    summary["cycles"] = how
+
+    if emg_data is not None:
         sim = emg_lib.simulated_channels(act.expand_dims(cycle=[0], axis=1), mapping)
         tables["emg_correlation"] = emg_lib.emg_correlation(sim, emg_data["mean"], max_lag_pct, n_boot)
         arrays["emg_simulated"], arrays["emg_measured"] = sim, emg_data["mean"]
@@ -131,12 +140,6 @@ def analyze(
         for key in ("processing", "rate_hz", "cycles", "n_cycles"):
             if key in emg_data.attrs:
                 summary["emg"][f"measured_{key}"] = emg_data.attrs[key]
-    if trial_grf is not None:
-        grf_data = ost.grf_cycles_opensim(trial_grf, emg_cycle_s)
-    elif grf is not None:
-        grf_data = read_curve_csv(grf, "direction")
-    else:
-        grf_data = measured["grf"] if measured else None
     if grf_data is not None and "grf" in ds:
         bw = grf_lib.grf_body_weights(ds).sel(foot="right")
         sim_grf, _ = cycle_means(ds.assign(grf_bw=bw), "grf_bw")

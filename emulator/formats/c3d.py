@@ -6,8 +6,8 @@ negative (the C3D "invalid" flag) or that are NaN are missing.
 
 A damaged file must not take the process down: the 512-byte header and the parameter section's
 extent are checked in Python first (a file shorter than its header promises is refused with the
-numbers), and ezc3d then parses it in a child process, so a crash inside the C++ parser becomes
-a :class:`FormatError` naming the file.
+numbers), and ezc3d then parses it in a child process (:class:`_Worker`), so a crash inside
+the C++ parser becomes a :class:`FormatError` naming the file.
 """
 
 from __future__ import annotations
@@ -49,47 +49,98 @@ def _parse(source: str) -> dict:
     }
 
 
-_POOL = None
+class _Worker:
+    """One child Python process that parses C3D files with ezc3d, started on first use and kept
+    (starting one per file costs ~1 s). It is a plain ``python -m`` of this module, talking over
+    its own pipes, so it never re-imports the caller's ``__main__`` (a script, a notebook or
+    ``python -`` all work) and anything ezc3d prints cannot mix into the replies."""
 
+    def __init__(self):
+        import os
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
 
-def _child_pool():
-    """One forkserver worker, started on first use and kept (spawning per file costs ~1 s)."""
-    global _POOL
-    if _POOL is None:
-        import concurrent.futures
-        import multiprocessing
-
-        _POOL = concurrent.futures.ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("forkserver")
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator.formats.c3d", str(to_child_r), str(from_child_w)],
+            pass_fds=(to_child_r, from_child_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        atexit.register(_close_pool)
-    return _POOL
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.send, self.recv = Connection(to_child_w), Connection(from_child_r)
+
+    def parse(self, path: str, timeout_s: float) -> dict | None:
+        """The child's reply for ``path``; None when the child died (the parser crashed) or
+        ``TimeoutError`` after ``timeout_s``."""
+        try:
+            self.send.send(path)
+            if not self.recv.poll(timeout_s):
+                raise TimeoutError(path)
+            return self.recv.recv()  # our own child's plain arrays and lists, not the file's bytes
+        except (EOFError, OSError):
+            return None
+
+    def close(self) -> None:
+        for c in (self.send, self.recv):
+            c.close()
+        try:
+            self.proc.wait(timeout=5)
+        except Exception:
+            self.proc.kill()
 
 
-def _close_pool() -> None:
-    global _POOL
-    if _POOL is not None:
-        _POOL.shutdown(wait=True, cancel_futures=True)
-        _POOL = None
+_WORKER: _Worker | None = None
+
+
+def _worker() -> _Worker:
+    global _WORKER
+    if _WORKER is None or _WORKER.proc.poll() is not None:
+        _WORKER = _Worker()
+        atexit.register(_close_worker)
+    return _WORKER
+
+
+def _close_worker() -> None:
+    global _WORKER
+    if _WORKER is not None:
+        _WORKER.close()
+        _WORKER = None
+
+
+def _serve(read_fd: int, write_fd: int) -> None:
+    """The child's loop: a path in, ezc3d's parse (or its error) out, until the parent closes."""
+    from multiprocessing.connection import Connection
+
+    inbox, outbox = Connection(read_fd), Connection(write_fd)
+    while True:
+        try:
+            path = inbox.recv()
+        except EOFError:
+            return
+        outbox.send(_parse(path))
 
 
 def _open(path: str | Path):
-    global _POOL
-    from concurrent.futures.process import BrokenProcessPool
-
+    global _WORKER
     source = str(path)
     if not Path(path).is_file():
         raise FormatError(f"{source}: no such file")
     _check_header(path)
+    worker = _worker()
     try:
-        out = _child_pool().submit(_parse, str(Path(path).resolve())).result(timeout=120)
-    except BrokenProcessPool:
-        _POOL = None
-        raise FormatError(f"{source}: not a readable C3D file: the C3D parser crashed on it") from None
+        out = worker.parse(str(Path(path).resolve()), timeout_s=120.0)
     except TimeoutError:
-        _POOL.shutdown(wait=False, cancel_futures=True)
-        _POOL = None
+        worker.proc.kill()
+        _close_worker()
         raise FormatError(f"{source}: not a readable C3D file: parsing took over 120 s") from None
+    if out is None:
+        _close_worker()
+        raise FormatError(f"{source}: not a readable C3D file: the C3D parser crashed on it")
     if "error" in out:
         raise FormatError(f"{source}: not a readable C3D file (truncated or corrupt?): {out['error']}")
     return out
@@ -239,3 +290,9 @@ def _unique(names: list[str]) -> list[str]:
             seen[n] = 0
             out.append(n)
     return out
+
+
+if __name__ == "__main__":  # the parsing child (see _Worker)
+    import sys
+
+    _serve(int(sys.argv[1]), int(sys.argv[2]))
