@@ -6,11 +6,12 @@ The Python API mirrors the CLI::
     report = diversity.run(seeds=4, steps=20_000, out="demo.zarr")   # diversity run
     ds = diversity.open_store("demo.zarr")                           # xarray.Dataset
     diversity.info("demo.zarr")                                      # diversity info --json
+    diversity.analyze(ds, "analysis/")                               # diversity analyze
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["RunConfig", "info", "open_store", "run", "validate_store"]
+__all__ = ["RunConfig", "analyze", "info", "open_store", "run", "validate_store"]
 
 
 def __getattr__(name):
@@ -23,6 +24,10 @@ def __getattr__(name):
         from .pipeline import run
 
         return run
+    if name == "analyze":
+        from .analysis.report import analyze
+
+        return analyze
     if name in ("info", "open_store", "validate_store"):
         from . import store
 

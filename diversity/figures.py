@@ -191,12 +191,15 @@ def diversity_index_bar(table, ax=None, top: int = 15):
     return ax
 
 
-def activation_per_seed(cycles: xr.DataArray, muscles: list[str] | None = None, axes=None):
-    """Each muscle's activation over the gait cycle with every seed overlaid (one thin line per
+def activation_per_seed(
+    cycles: xr.DataArray, muscles: list[str] | None = None, axes=None, cycle_label: str = "gait cycle (%)"
+):
+    """Each muscle's activation over the cycle with every seed overlaid (one thin line per
     seed, the mean in black): the picture of diversity, same kinematics, different muscles.
 
     ``cycles``: ``[seed, percent, muscle]`` per-seed mean cycles (what ``analyze`` compared).
-    ``muscles`` default: the 12 whose seed-to-seed spread (mean SD over the cycle) is largest."""
+    ``muscles`` default: the 12 whose seed-to-seed spread (mean SD over the cycle) is largest.
+    ``cycle_label``: the x label (``"motion cycle (%)"`` when the cycles are not gait cycles)."""
     act = cycles.transpose("seed", "percent", "muscle")
     if muscles is None:
         spread = act.std("seed").mean("percent").values
@@ -212,7 +215,7 @@ def activation_per_seed(cycles: xr.DataArray, muscles: list[str] | None = None, 
         ax.set_title(m, fontsize=7)
         ax.set_ylim(0, max(0.05, float(np.nanmax(y)) * 1.1))
     for ax in axes[-4:]:
-        ax.set_xlabel("gait cycle (%)")
+        ax.set_xlabel(cycle_label)
     axes[0].set_ylabel("activation")
     return axes
 
@@ -258,7 +261,9 @@ def write_figures(
         if "grf_simulated" in arrays:
             axes = grf_panels(arrays["grf_simulated"], arrays["grf_measured"], tables["grf_comparison"])
             save(axes[0].figure, "grf_vs_measured")
-        axes = activation_per_seed(arrays["activation_cycles"])
+        gait_cut = str(analysis.get("cycles", "")).startswith("gait")
+        label = "gait cycle (%)" if gait_cut else "motion cycle (%)"
+        axes = activation_per_seed(arrays["activation_cycles"], cycle_label=label)
         save(axes[0].figure, "activation_per_seed")
         if "cluster_linkage" in arrays:
             save(policy_dendrogram(arrays["cluster_linkage"], ds["seed"].values).figure, "policy_clusters")

@@ -262,6 +262,9 @@ def test_plots_draw_the_data_they_are_given():
     spread = act.std("seed").mean("percent")
     top = str(spread["muscle"].values[int(np.argmax(spread.values))])
     assert figures.activation_per_seed(act)[0].get_title() == top  # most diverse muscle first
+    # the x axis says which cycle it is (the elbow has motion cycles, not gait cycles)
+    axes = figures.activation_per_seed(act, muscles=["m0"], cycle_label="motion cycle (%)")
+    assert axes[0].get_xlabel() == "motion cycle (%)"
     plt.close("all")
 
 
