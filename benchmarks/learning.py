@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emulator.demos import DEFAULT_MOTIONS
-from emulator.rollout import rollout
-from emulator.train import TrainConfig, Trainer, seed_keys
+from emulator.learning.rollout import rollout
+from emulator.learning.train import TrainConfig, Trainer, seed_keys
+from emulator.motion.sources import DEFAULT_MOTIONS
 
 
 def run_one(

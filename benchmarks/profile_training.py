@@ -20,9 +20,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-import emulator.train as train_mod
-from emulator.agents.ppo import PPOConfig
-from emulator.train import TrainConfig, Trainer, seed_keys
+import emulator.learning.train as train_mod
+from emulator.learning.agents.ppo import PPOConfig
+from emulator.learning.train import TrainConfig, Trainer, seed_keys
 
 OUT = Path(__file__).resolve().parent / "results"
 HIDDEN = {"elbow": (128, 128), "myolegs": (256, 256), "myofullbody": (512, 256)}

@@ -38,10 +38,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emulator.env import TrackingEnv  # noqa: E402
 from emulator.models import load_model  # noqa: E402
-from emulator.motion import elbow_flexion_cycle, standing_motion  # noqa: E402
-from emulator.physics import make_physics  # noqa: E402
+from emulator.motion.reference import elbow_flexion_cycle, standing_motion  # noqa: E402
+from emulator.simulation.env import TrackingEnv  # noqa: E402
+from emulator.simulation.physics import make_physics  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -162,8 +162,8 @@ TRAIN_SETTINGS = {
 
 def bench_train(name: str, iters: tuple[int, int] = (2, 6)) -> dict:
     """Training env steps/s (two budgets, the difference) vs raw physics on the same batch."""
-    from emulator.agents.ppo import PPOConfig
-    from emulator.train import TrainConfig, Trainer, seed_keys
+    from emulator.learning.agents.ppo import PPOConfig
+    from emulator.learning.train import TrainConfig, Trainer, seed_keys
 
     st = TRAIN_SETTINGS[name]
     S, E = st["seeds"], st["n_envs"]

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emulator.rollout import rollout
-from emulator.train import TrainConfig, Trainer, seed_keys
+from emulator.learning.rollout import rollout
+from emulator.learning.train import TrainConfig, Trainer, seed_keys
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -157,7 +157,7 @@ def score_checkpoint(path: Path, curves_csv: Path | None = None, cycles: float =
     the score to ``<curves_csv stem>_scores.csv``."""
     from flax import serialization
 
-    from emulator.train import load_checkpoint
+    from emulator.learning.train import load_checkpoint
 
     payload = serialization.msgpack_restore(path.read_bytes())
     cfg = TrainConfig.from_dict(json.loads(payload["config"]))

@@ -9,7 +9,7 @@ The Python API mirrors the CLI::
     diversity.analyze(ds, "analysis/")                               # diversity analyze
 """
 
-__version__ = "0.1.0"
+from diversity._version import __version__  # noqa: F401  (diversity.__version__)
 
 __all__ = ["RunConfig", "analyze", "info", "open_store", "run", "validate_store"]
 

@@ -81,7 +81,7 @@ def models(
 
 def _motion_errors():
     from emulator.models import ModelError
-    from emulator.motion import MotionError
+    from emulator.motion.reference import MotionError
 
     return (MotionError, ModelError, FileNotFoundError)
 
@@ -101,7 +101,7 @@ def motions(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ):
     """List the shipped demo motions, or describe any motion file the readers accept."""
-    from emulator.demos import list_demos
+    from emulator.motion.sources import list_demos
 
     try:
         if path is None:
@@ -130,10 +130,10 @@ def motions(
 
 
 def _describe_file(path: str, model_name: str | None, point_map, body_model) -> dict:
-    from emulator.formats import read
     from emulator.models import load_model
-    from emulator.motion import ReferenceMotion
-    from emulator.retarget import describe_motion, load_motion
+    from emulator.motion.formats import read
+    from emulator.motion.reference import ReferenceMotion
+    from emulator.motion.sources import describe_motion, load_motion
 
     data = read(path, body_model=body_model)
     if model_name is None:
@@ -190,7 +190,8 @@ def retarget(
 ):
     """Bring a motion file onto a model (inverse kinematics for points) and save it as .npz."""
     from emulator.models import load_model
-    from emulator.retarget import GROUND_MODES, describe_motion, load_motion
+    from emulator.motion.retarget import GROUND_MODES
+    from emulator.motion.sources import describe_motion, load_motion
 
     try:
         if floor not in (*GROUND_MODES, "none"):
@@ -343,7 +344,7 @@ def rollout_cmd(
     from diversity.pipeline import rollout_policies
     from diversity.progress import RichProgress
     from diversity.store import StoreError, open_store, summarise
-    from emulator.policies import PolicyError
+    from emulator.learning.policies import PolicyError
 
     try:
         report = rollout_policies(policies, out, cycles=cycles, force=force, progress=RichProgress())
@@ -385,7 +386,7 @@ def export(
 @app.command()
 def policies(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List the shipped trained policy sets (`diversity rollout NAME --out S.zarr` runs one)."""
-    from emulator.policies import list_policy_sets
+    from emulator.learning.policies import list_policy_sets
 
     rows = list_policy_sets()
     if as_json:
@@ -624,7 +625,7 @@ def render(
     reference pose. Offscreen rendering needs OSMesa (apt-get install libosmesa6) or EGL."""
     from diversity.render import render_store
     from diversity.store import StoreError
-    from emulator.render import RenderError
+    from emulator.simulation.render import RenderError
 
     try:
         if frames < 1:

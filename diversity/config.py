@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # each built-in model's natural motion, used when a run names no motion (the emulator's table)
-from emulator.demos import DEFAULT_MOTIONS
+from emulator.motion.sources import DEFAULT_MOTIONS
 
 __all__ = ["ConfigError", "RunConfig", "as_seeds", "load_config", "parse_seed_list"]
 
@@ -130,8 +130,8 @@ class RunConfig:
         self.train_config()  # validates algo, reward and the tables' fields
 
     def train_config(self):
-        """The emulator's :class:`~emulator.train.TrainConfig` for this run."""
-        from emulator.train import TrainConfig
+        """The emulator's :class:`~emulator.learning.train.TrainConfig` for this run."""
+        from emulator.learning.train import TrainConfig
 
         size = MODEL_DEFAULTS.get(self.model, {})
         train = {k: dict(v) for k, v in self.train.items()}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emulator.formats.base import Y_UP_TO_Z_UP
+from emulator.motion.formats.base import Y_UP_TO_Z_UP
 
 from .store import StoreError, completed_seeds, open_checked
 

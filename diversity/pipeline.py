@@ -89,10 +89,10 @@ def default_out(config: RunConfig) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _prepared(config_json: str):
-    from emulator.demos import resolve_motion
+    from emulator.learning.rollout import rollout_schema
+    from emulator.learning.train import Trainer
     from emulator.models import load_model
-    from emulator.rollout import rollout_schema
-    from emulator.train import Trainer
+    from emulator.motion.sources import resolve_motion
 
     config = RunConfig(**json.loads(config_json))
     model = load_model(config.model)
@@ -259,8 +259,8 @@ def _run_block(
 ) -> dict:
     """Train ``block``, roll it out, write the seeds in ``pending``; returns per-seed rollout
     mean joint-angle error (deg) and timings. Runs in-process or on a Dask worker."""
-    from emulator.rollout import rollout
-    from emulator.train import TrainResult, load_checkpoint, save_checkpoint, seed_keys
+    from emulator.learning.rollout import rollout
+    from emulator.learning.train import TrainResult, load_checkpoint, save_checkpoint, seed_keys
 
     config, trainer, _ = _prepared(config_json)
     out = Path(out)
@@ -318,7 +318,7 @@ def _write_seeds(out: Path, seeds, pending, ro, curves: dict, trainer, agent, me
     """Each pending seed's policy (``STORE/policies/``, with ``meta``: one dict for all seeds
     or one per seed), then its rollout and curves, then its completed flag; returns every
     seed's rollout mean joint-angle error (deg)."""
-    from emulator.policies import POLICY_DIR, save_policy
+    from emulator.learning.policies import POLICY_DIR, save_policy
 
     variables = store_variables(ro.dims, ro.data)
     errors = {}
@@ -512,8 +512,8 @@ def rollout_policies(
         out: the new store (an existing store is refused unless ``force``).
         cycles: motion cycles per rollout.
     """
-    from emulator.policies import PolicyError, find_policy_set, load_policy_set
-    from emulator.rollout import rollout, rollout_schema
+    from emulator.learning.policies import PolicyError, find_policy_set, load_policy_set
+    from emulator.learning.rollout import rollout, rollout_schema
 
     t_start = time.perf_counter()
     progress = progress or Progress()

@@ -3,7 +3,7 @@ activation (viridis, with a colour bar) beside the reference pose (grey).
 
 ``diversity render STORE --seed S --out DIR`` writes ``filmstrip_seed<S>.png`` (and ``.pdf``)
 with ``--frames`` evenly spaced frames, and ``rollout_seed<S>.mp4`` of the whole rollout.
-The drawing is the emulator's (:mod:`emulator.render`); this module only arranges images.
+The drawing is the emulator's (:mod:`emulator.simulation.render`); this module only arranges images.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ REFERENCE_RGBA = np.array([0.6, 0.6, 0.6, 1.0])
 
 
 def _pose_series(ds: xr.Dataset, seed: int, model):
-    from emulator.render import qpos_from_series
+    from emulator.simulation.render import qpos_from_series
 
     one = ds.sel(seed=seed)
     joints = [j.name for j in model.tracked_joints]
@@ -46,11 +46,11 @@ def render_store(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from emulator.demos import resolve_motion
+    from emulator.learning.rollout import reference_qpos
+    from emulator.learning.train import TrainConfig
     from emulator.models import load_model
-    from emulator.render import Renderer
-    from emulator.rollout import reference_qpos
-    from emulator.train import TrainConfig
+    from emulator.motion.sources import resolve_motion
+    from emulator.simulation.render import Renderer
 
     from .figures import style
     from .store import completed_seeds, open_checked

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from emulator.types import ROLLOUT_DIMS, ROLLOUT_UNITS
+from emulator.simulation.signals import ROLLOUT_DIMS, ROLLOUT_UNITS
 
 # every run keeps its seeds' policies in STORE/policies/ (msgpack files, not Zarr nodes); zarr
 # warns about any such folder when it walks the hierarchy (consolidation, validation)
@@ -239,7 +239,7 @@ def provenance(
 ) -> dict:
     """CF-style root attributes with full provenance (JSON-ready); ``reproducibility``: the
     runtime record (versions, thread/XLA settings, device) of the process that wrote it."""
-    from . import __version__
+    from ._version import __version__
 
     now = _now()
     return {

@@ -1,6 +1,6 @@
 """Offscreen OpenGL for MuJoCo, chosen before ``mujoco`` is imported (it reads ``MUJOCO_GL`` at
 import): OSMesa when libOSMesa is installed (no display or GPU needed), EGL when there is no
-display; a ``MUJOCO_GL`` the user set always wins. Only rendering (:mod:`emulator.render`)
+display; a ``MUJOCO_GL`` the user set always wins. Only rendering (:mod:`emulator.simulation.render`)
 uses it."""
 
 import ctypes.util

@@ -44,6 +44,17 @@ DATASETS = __import__("pathlib").Path(__file__).resolve().parents[1] / "datasets
 FALISSE = DATASETS / "walking-falisse2019"
 
 
+def build_script():
+    """``scripts/build_datasets.py`` (what made the shipped files) as a module."""
+    import importlib.util
+
+    path = DATASETS.parent / "scripts" / "build_datasets.py"
+    spec = importlib.util.spec_from_file_location("build_datasets", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def myofullbody():
     from emulator.models import load_model

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.formats import read
-from emulator.motion import MotionError
+from emulator.motion.formats import read
+from emulator.motion.reference import MotionError
 
 from .conftest import DATASETS, FALISSE
 
@@ -174,7 +174,7 @@ def _grf_mot(dest: pathlib.Path) -> pathlib.Path:
 
 def _emg_sto(dest: pathlib.Path) -> pathlib.Path:
     """The real Vicon C3D's EMG channels (2000 Hz, first 0.6 s) as an OpenSim .sto."""
-    from emulator.formats.c3d import read_c3d_analogs
+    from emulator.motion.formats.c3d import read_c3d_analogs
 
     a = read_c3d_analogs(_biomdp_c3d())
     names = [n for n in a.names if n.startswith("EMG")][:6]
@@ -301,7 +301,7 @@ def test_measured_empty_files_directories_missing_paths_nan_and_lies(measured_so
 
 
 def test_a_crashing_c3d_parser_is_an_error_and_the_next_file_still_reads(measured_sources, tmp_path):
-    from emulator.formats import c3d
+    from emulator.motion.formats import c3d
 
     worker = c3d._worker()
     worker.proc.kill()  # what a segfault inside ezc3d looks like from here
@@ -316,6 +316,6 @@ def test_c3d_reads_from_a_script_on_stdin(tmp_path):
     import subprocess
     import sys
 
-    code = f"from emulator.formats.c3d import read_c3d_analogs\nprint(read_c3d_analogs({str(_biomdp_c3d())!r}).fps)\n"
+    code = f"from emulator.motion.formats.c3d import read_c3d_analogs\nprint(read_c3d_analogs({str(_biomdp_c3d())!r}).fps)\n"
     out = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "2000.0", out.stderr[-2000:]

@@ -8,11 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from diversity.cli import app
-from emulator.demos import build_demo_motions, list_demos, load_demo
 from emulator.models import load_model
-from emulator.motion import ReferenceMotion
-from emulator.physics import make_physics
-from tests.conftest import FALISSE
+from emulator.motion.reference import ReferenceMotion
+from emulator.motion.sources import list_demos, load_demo
+from emulator.simulation.physics import make_physics
+from tests.conftest import FALISSE, build_script
 
 runner = CliRunner()
 
@@ -77,7 +77,7 @@ def test_running_demo_second_half_mirrors_the_first(myolegs):
 
 
 def test_shipped_demos_rebuild_from_shipped_data(tmp_path):
-    written = build_demo_motions(tmp_path, models=["elbow", "myolegs"])
+    written = build_script().build_demo_motions(tmp_path, models=["elbow", "myolegs"])
     assert len(written) == 3
     for p in written:
         shipped = ReferenceMotion.load(FALISSE.parent / "motions" / p.parent.name / p.name)

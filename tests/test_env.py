@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from emulator.env import METRIC_NAMES, EnvConfig, TrackingEnv, delta_names
-from emulator.motion import MotionError, ReferenceMotion, elbow_flexion_cycle, standing_motion
-from emulator.physics import make_physics
+from emulator.motion.reference import MotionError, ReferenceMotion, elbow_flexion_cycle, standing_motion
+from emulator.simulation.env import METRIC_NAMES, EnvConfig, TrackingEnv, delta_names
+from emulator.simulation.physics import make_physics
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,7 @@ def test_config_changes_control_rate(elbow):
 
 
 def _walk_env(model, n=4, **cfg):
-    from emulator.demos import load_demo
+    from emulator.motion.sources import load_demo
 
     return TrackingEnv(
         model, load_demo("walk", model), make_physics(model, "cpu", n_envs=n), EnvConfig(**cfg)

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from emulator.formats import (
+from emulator.motion.formats import (
     FormatError,
     MarkerSet,
     read,

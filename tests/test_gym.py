@@ -7,7 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import emulator  # noqa: F401  (registers the env)
-from emulator.env import METRIC_NAMES
+from emulator.simulation.env import METRIC_NAMES
 
 
 @pytest.mark.parametrize("model", ["elbow", "myolegs"])

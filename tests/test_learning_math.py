@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from emulator.agents.common import gaussian_log_prob
-from emulator.agents.ppo import PPOConfig, gae, ppo_loss
-from emulator.agents.qflex import flow_target, td_target
-from emulator.rewards import AddConfig, AddState, _Disc, add_loss, add_reward, exp_reward
+from emulator.learning.agents.common import gaussian_log_prob
+from emulator.learning.agents.ppo import PPOConfig, gae, ppo_loss
+from emulator.learning.agents.qflex import flow_target, td_target
+from emulator.learning.rewards import AddConfig, AddState, _Disc, add_loss, add_reward, exp_reward
 
 jax.config.update("jax_enable_x64", False)
 
@@ -94,7 +94,7 @@ def test_discriminator_loss_gradient_penalty_and_reward():
 
 def test_exp_reward_kernels():
     names = ("joint_angle/a", "joint_angle/b", "body_position/x", "root_rotation")
-    from emulator.rewards import ExpConfig
+    from emulator.learning.rewards import ExpConfig
 
     cfg = ExpConfig(fixed_base=True)  # root terms dropped, weights renormalised (0.4, 0.2)
     r = exp_reward(jnp.array([[0.3, 0.3, 0.1, 9.0], [0.0, 0.0, 0.0, 0.0]]), names, cfg)

@@ -4,8 +4,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from emulator.demos import load_demo
-from emulator.motion import MotionError, ReferenceMotion, elbow_flexion_cycle, from_joint_values
+from emulator.motion.reference import MotionError, ReferenceMotion, elbow_flexion_cycle, from_joint_values
+from emulator.motion.sources import load_demo
 
 
 @pytest.fixture(scope="module")

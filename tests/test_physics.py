@@ -7,8 +7,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from emulator.physics import CpuPhysics, make_physics
-from emulator.types import FOOT_ORDER
+from emulator.simulation.physics import CpuPhysics, make_physics
+from emulator.simulation.signals import FOOT_ORDER
 
 from .conftest import stiffened
 
@@ -191,7 +191,7 @@ def test_mjx_myolegs_batch_does_not_hang():
         """
         import jax.numpy as jnp, numpy as np
         from emulator.models import load_model
-        from emulator.physics import make_physics
+        from emulator.simulation.physics import make_physics
         m = load_model("myolegs")
         p = make_physics(m, "mjx", n_envs=64)
         s = jnp.asarray(p.layout.pack(np.tile(m.standing_qpos, (64, 1))))

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from diversity.cli import app
 from diversity.store import validate_store
-from emulator.policies import PolicyError, find_policy_set, load_policy_set, save_policy
+from emulator.learning.policies import PolicyError, find_policy_set, load_policy_set, save_policy
 
 runner = CliRunner()
 

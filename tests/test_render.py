@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from diversity.cli import app
-from emulator.render import Renderer, RenderError
+from emulator.simulation.render import Renderer, RenderError
 
 
 def _renderer(model, **kw):
@@ -16,7 +16,7 @@ def _renderer(model, **kw):
 
 
 def test_frames_of_a_moving_full_body_differ(myofullbody):
-    from emulator.demos import load_demo
+    from emulator.motion.sources import load_demo
 
     walk = load_demo("walk", myofullbody)
     r = _renderer(myofullbody, width=160, height=160)

@@ -5,11 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from emulator.demos import REPERTOIRE, build_repertoire, datasets_dir, list_demos, load_demo, repertoire_name
-from emulator.formats import FormatError, read
-from emulator.formats.deepmimic import read_deepmimic
-from emulator.motion import ReferenceMotion
-from emulator.retarget import RetargetError, load_motion
+from emulator.motion.formats import FormatError, read
+from emulator.motion.formats.deepmimic import read_deepmimic
+from emulator.motion.reference import ReferenceMotion
+from emulator.motion.retarget import RetargetError
+from emulator.motion.sources import list_demos, load_demo, load_motion
+from emulator.paths import datasets_dir
+from tests.conftest import build_script
+
+BUILD = build_script()
+REPERTOIRE, repertoire_name = BUILD.REPERTOIRE, BUILD.repertoire_name
 
 CLIPS = datasets_dir() / "deepmimic"
 
@@ -77,6 +82,6 @@ def test_the_whole_repertoire_ships_with_residuals():
 
 
 def test_a_shipped_clip_rebuilds(tmp_path):
-    written = build_repertoire(tmp_path, models=["myolegs"], clips=["walk"])
+    written = BUILD.build_repertoire(tmp_path, models=["myolegs"], clips=["walk"])
     shipped = ReferenceMotion.load(datasets_dir() / "motions" / "myolegs" / "walk_deepmimic.npz")
     np.testing.assert_allclose(ReferenceMotion.load(written[0]).qpos, shipped.qpos, atol=1e-9)

@@ -6,9 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from emulator.demos import load_demo
-from emulator.formats import MarkerSet, read_coordinates, read_trc
-from emulator.retarget import (
+from emulator.motion.formats import MarkerSet, read_coordinates, read_trc
+from emulator.motion.retarget import (
     PointMap,
     RetargetError,
     coordinates_to_motion,
@@ -16,6 +15,7 @@ from emulator.retarget import (
     points_from_motion,
     retarget_points,
 )
+from emulator.motion.sources import load_demo
 from tests.conftest import FALISSE
 
 SAGITTAL = ("hip_flexion", "knee_angle", "ankle_angle")
@@ -104,7 +104,7 @@ def test_map_and_model_errors(tmp_path, elbow):
 
 
 def test_round_trip_fixed_base_elbow(elbow):
-    from emulator.motion import elbow_flexion_cycle
+    from emulator.motion.reference import elbow_flexion_cycle
 
     truth = elbow_flexion_cycle(elbow).slice(0, 100)
     pts = points_from_motion(truth, elbow, ["shoulder_r", "elbow_r", "wrist_r"])

@@ -172,7 +172,7 @@ def test_bad_inputs_fail_fast_with_one_line(store, tmp_path, args, message):
 
 
 def test_mismatched_motion_unwritable_out_and_other_store(store, tmp_path):
-    from emulator.demos import find_demo
+    from emulator.motion.sources import find_demo
 
     res = _cli("--motion", str(find_demo("walk", "myolegs")), "--out", str(tmp_path / "x.zarr"))
     assert res.exit_code == 2 and "joint 'root' is not in model 'elbow'" in res.output, res.output

@@ -5,10 +5,10 @@ import jax
 import numpy as np
 import pytest
 
-from emulator.agents.ppo import PPOConfig
-from emulator.agents.qflex import QflexConfig
-from emulator.rollout import rollout
-from emulator.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint, seed_keys
+from emulator.learning.agents.ppo import PPOConfig
+from emulator.learning.agents.qflex import QflexConfig
+from emulator.learning.rollout import rollout
+from emulator.learning.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint, seed_keys
 
 TINY = dict(n_envs=4, ppo=PPOConfig(hidden=(32, 32)), qflex=QflexConfig(hidden=(32, 32), learning_starts=32,
             batch_size=32, steps_per_update=8))  # fmt: skip
@@ -86,10 +86,10 @@ def test_learners_and_rewards_come_from_registries():
     the env (a previous-action observation widens it); unknown names are refused by name."""
     import dataclasses
 
-    from emulator.agents import AGENTS, make_agent
-    from emulator.env import EnvConfig, TrackingEnv
-    from emulator.physics import make_physics
-    from emulator.rewards import REWARDS, make_reward
+    from emulator.learning.agents import AGENTS, make_agent
+    from emulator.learning.rewards import REWARDS, make_reward
+    from emulator.simulation.env import EnvConfig, TrackingEnv
+    from emulator.simulation.physics import make_physics
 
     assert set(AGENTS) == {"ppo", "qflex"} and set(REWARDS) == {"exp", "add"}
     with pytest.raises(ValueError, match="unknown learner 'sac'"):
@@ -106,7 +106,7 @@ def test_learners_and_rewards_come_from_registries():
     assert Trainer(cfg, env=env).obs_dim == env.obs_dim
     with pytest.raises(ValueError, match="other settings"):
         Trainer(dataclasses.replace(cfg, env=EnvConfig()), env=env)
-    from emulator.train import CURVE_NAMES
+    from emulator.learning.train import CURVE_NAMES
 
     res = wide.train(seed_keys([0]))
     assert set(res.curves) == set(CURVE_NAMES) and res.curves["episode_length_s"].shape == (1, 1)

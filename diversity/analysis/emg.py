@@ -91,8 +91,8 @@ def read_emg_c3d(
     ``channels`` default: every channel whose name contains ``EMG`` (case-insensitive). Each is
     band-passed, rectified, low-passed at ``lowpass_hz`` and normalised to its peak in the window.
     """
-    from emulator.formats.base import FormatError
-    from emulator.formats.c3d import read_c3d_analogs
+    from emulator.motion.formats.base import FormatError
+    from emulator.motion.formats.c3d import read_c3d_analogs
 
     from .measured import MeasuredError
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from emulator.formats.base import FormatError, read_lines
+from emulator.motion.formats.base import FormatError, read_lines
+from emulator.paths import measured_dir_root
 
 __all__ = [
     "MEASURED_FOR_MOTION",
@@ -45,11 +46,9 @@ class MeasuredError(ValueError):
 
 
 def measured_dir(name: str = "walking") -> Path:
-    from emulator.demos import datasets_dir
-
-    d = datasets_dir() / "measured" / name
+    d = measured_dir_root() / name
     if not d.is_dir():
-        have = sorted(p.name for p in (datasets_dir() / "measured").glob("*") if p.is_dir())
+        have = sorted(p.name for p in measured_dir_root().glob("*") if p.is_dir())
         raise MeasuredError(f"no measured data set {name!r} (shipped: {have})")
     return d
 
@@ -154,58 +153,3 @@ def measured_set(name: str = "walking") -> dict:
     "dir": Path}`` for a shipped set."""
     d = measured_dir(name)
     return {"emg": read_emg_csv(d / "emg.csv"), "grf": read_curve_csv(d / "grf.csv", "direction"), "dir": d}
-
-
-# ---------------------------------------------------------------------------------------------
-# building the shipped files from the source data
-
-
-def build_walking(out_dir: Path | None = None) -> list[Path]:
-    """Write ``emg.csv`` and ``grf.csv`` from ``walking-falisse2019/ExperimentalData.mat``."""
-    import scipy.io as sio
-
-    from emulator.demos import datasets_dir
-
-    src = datasets_dir() / "walking-falisse2019" / "ExperimentalData.mat"
-    mat = sio.loadmat(src, squeeze_me=True, struct_as_record=False)["ExperimentalData"]
-    out_dir = Path(out_dir or datasets_dir() / "measured" / "walking")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    emg, grf = mat.EMG.subject1, mat.GRFs.subject1
-    n = emg.mean.shape[0]
-    pct = np.linspace(0.0, 100.0, n)
-    written = []
-    channels = [str(c) for c in emg.colheaders]
-    written.append(
-        _write_csv(
-            out_dir / "emg.csv",
-            ["percent", *channels, *(f"{c}_sd" for c in channels)],
-            np.column_stack([pct, emg.mean, emg.std]),
-            f"# EMG envelopes, right leg, mean and SD over trials (arbitrary units); source: {src.name}",
-        )
-    )
-    # source columns Fore-aft, Vertical, Lateral in % body weight
-    order = [list(grf.colheaders).index(c) for c in ("Fore-aft", "Vertical", "Lateral")]
-    written.append(
-        _write_csv(
-            out_dir / "grf.csv",
-            ["percent", *GRF_COMPONENTS, *(f"{c}_sd" for c in GRF_COMPONENTS)],
-            np.column_stack([pct, grf.mean[:, order] / 100.0, grf.std[:, order] / 100.0]),
-            f"# GRF, right foot, body weights, mean and SD over trials; source: {src.name}",
-        )
-    )
-    return written
-
-
-def _write_csv(path: Path, header: list[str], table: np.ndarray, comment: str) -> Path:
-    with open(path, "w", newline="") as f:
-        f.write(comment + "\n")
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(header)
-        for row in table:
-            w.writerow([f"{x:.6g}" for x in row])
-    return path
-
-
-if __name__ == "__main__":
-    for p in build_walking():
-        print(p)

@@ -22,8 +22,8 @@ import tomllib
 import numpy as np
 import xarray as xr
 
-from emulator.formats.base import FormatError, uniform_fps
-from emulator.formats.opensim import read_opensim_table
+from emulator.motion.formats.base import FormatError, uniform_fps
+from emulator.motion.formats.opensim import read_opensim_table
 
 from .emg import emg_envelope
 from .measured import MeasuredError, measured_dir

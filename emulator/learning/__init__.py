@@ -1,0 +1,1 @@
+"""Learning: rewards, agents (PPO, Qflex), the many-seed trainer, rollouts and kept policies."""

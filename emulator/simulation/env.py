@@ -1,0 +1,663 @@
+"""The batched motion-tracking environment.
+
+Pure in its state: :class:`EnvState` holds the physics state array ``[B, nstate]``, the
+reference frame index of each environment and its episode step count; ``reset`` and
+``step`` return new states and never keep hidden per-environment state. The same code runs on
+both physics backends; observation, tracking error and termination are jit-compiled JAX
+functions of the backend's named :class:`~emulator.simulation.signals.Signals`.
+
+Tracking-error vector Δ (all components non-negative, see :func:`delta_names`):
+
+``joint_angle[j]``      |q_j - q_ref_j| for each tracked joint (rad; m for slide joints)
+``joint_velocity[j]``   |qd_j - qd_ref_j| (rad/s; m/s)
+``body_position[b]``    ||(p_b - p_root) - (p_ref_b - p_ref_root)|| for each tracked body (m)
+``root_rotation``       angle of the rotation between root and reference root (rad)
+``root_translation``    ||p_root - p_ref_root|| (m)
+``root_linear_velocity``  ||v_root - v_ref_root|| (m/s)
+``root_angular_velocity`` ||w_root - w_ref_root|| (rad/s)
+
+The paper's four metrics come from Δ: mean joint-angle error (deg, hinge joints), root
+rotation error (deg), body position error (cm, mean over tracked bodies, relative to the root)
+and root translation error (cm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from emulator.models import MuscleModel
+from emulator.motion.reference import ReferenceMotion, _cycle_offset
+from emulator.simulation.physics import Physics
+from emulator.simulation.signals import Signals
+
+__all__ = [
+    "METRIC_NAMES",
+    "METRIC_UNITS",
+    "EnvConfig",
+    "EnvState",
+    "Reference",
+    "StepResult",
+    "TrackingEnv",
+    "Transition",
+]
+
+ACTION_SPACES = ("excitation", "muscle_length", "muscle_length_residual")
+
+METRIC_NAMES = (
+    "joint_angle_error",
+    "root_rotation_error",
+    "body_position_error",
+    "root_translation_error",
+)
+METRIC_UNITS = {
+    "joint_angle_error": "deg",
+    "root_rotation_error": "deg",
+    "body_position_error": "cm",
+    "root_translation_error": "cm",
+}
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Tracking-environment settings.
+
+    Attributes:
+        control_dt: seconds between policy actions; the physics takes
+            ``round(control_dt / model.timestep)`` steps per action (100 Hz by default).
+        future_frames: reference frames (in control steps ahead) shown to the policy.
+        termination_distance_m: end an episode when the tracked bodies (root included) are
+            farther than this from their reference positions (models with a moving root),
+            reduced over bodies by ``termination_body``.
+        termination_body: ``"max"`` (any body too far; a swing foot can end an episode) or
+            ``"mean"`` (the bodies on average, as KINESIS's 0.15 m test).
+        termination_joint_deg: end an episode when the mean joint-angle error exceeds this
+            (every model; with a fixed base the only test, since bodies cannot drift far).
+        max_episode_s: truncate episodes after this long (None: the motion's length for
+            non-cyclic motions, unlimited for cycles).
+        reset_activation: every muscle's activation at a reset (0: passive muscles, the body
+            sags at the first step; a small tone such as 0.05 starts it loaded).
+        observe_previous_action: append the policy's last action ``[muscle]`` to the
+            observation (at a reset: ``reset_activation``).
+        action_space: what the policy's action ``[muscle]`` in [0, 1] means. ``"excitation"``:
+            the excitations themselves. ``"muscle_length"``: target musculotendon lengths
+            across each muscle's length range (``actuator_lengthrange``), turned into
+            excitations by a PD law on the length error at every control step,
+            ``e = clip(length_kp * (L - L*) / range + length_kd * dL/dt / range, 0, 1)``
+            (a muscle longer than its target, or lengthening, is excited; KINESIS's recipe).
+            The store records the excitations either way.
+            ``"muscle_length_residual"``: the same PD law around the reference's own
+            musculotendon lengths ``length_lead`` control steps ahead; the action moves the
+            target by ``(2 a - 1) * length_residual`` of the length range (0.5: the reference),
+            so an untrained policy is already a servo to the reference and learns corrections.
+        length_kp / length_kd: the PD gains of the length action spaces (per unit of length
+            range, and per unit of length range per second).
+        length_lead: control steps ahead of the present at which ``"muscle_length_residual"``
+            reads the reference lengths (the muscles' activation lag makes 2-3 steps track best).
+        length_residual: the largest target change of ``"muscle_length_residual"``, as a
+            fraction of each muscle's length range.
+    """
+
+    control_dt: float = 0.01
+    future_frames: tuple[int, ...] = (1, 5)
+    termination_distance_m: float = 0.3
+    termination_body: str = "max"
+    termination_joint_deg: float = 60.0
+    max_episode_s: float | None = 10.0
+    reset_activation: float = 0.0
+    observe_previous_action: bool = False
+    action_space: str = "excitation"
+    length_kp: float = 5.0
+    length_kd: float = 0.5
+    length_lead: int = 3
+    length_residual: float = 0.25
+
+    def __post_init__(self):
+        if self.action_space not in ACTION_SPACES:
+            raise ValueError(f"action_space must be one of {ACTION_SPACES}, got {self.action_space!r}")
+        if self.termination_body not in ("max", "mean"):
+            raise ValueError(f"termination_body must be 'max' or 'mean', got {self.termination_body!r}")
+        if not 0.0 <= self.reset_activation <= 1.0:
+            raise ValueError(f"reset_activation must be within [0, 1], got {self.reset_activation}")
+        if self.control_dt <= 0:
+            raise ValueError(f"control_dt must be > 0 s, got {self.control_dt}")
+        if self.length_lead < 0 or self.length_residual <= 0:
+            raise ValueError(
+                f"length_lead must be >= 0 and length_residual > 0, got {self.length_lead}, {self.length_residual}"
+            )
+        if any(int(k) < 1 for k in self.future_frames):
+            raise ValueError(f"future_frames must be >= 1 control steps ahead, got {self.future_frames}")
+
+
+class EnvState(NamedTuple):
+    """Explicit environment state; every field has a leading batch axis ``B``."""
+
+    physics: jax.Array  # [B, nstate] physics state ([time, qpos, qvel, act])
+    index: jax.Array  # [B] reference frame index at the control rate (grows past a cycle)
+    steps: jax.Array  # [B] control steps since the last reset
+    action: jax.Array | None = None  # [B, muscle] the policy's last action (None: none yet)
+    sensed: jax.Array | None = None  # [B, 3 * muscle] muscle length, velocity, reference length (PD)
+
+
+class Transition(NamedTuple):
+    """One control step with automatic resets (:meth:`TrackingEnv.step_autoreset`)."""
+
+    state: EnvState  # environments that ended are already reset
+    obs: jax.Array  # [B, obs_dim] observation to act on next (of the reset state where done)
+    next_obs: jax.Array  # [B, obs_dim] observation right after the step (before any reset)
+    delta: jax.Array  # [B, delta_dim]
+    metrics: jax.Array  # [B, 4]
+    terminated: jax.Array  # [B] bool
+    truncated: jax.Array  # [B] bool (False where terminated)
+
+
+class StepResult(NamedTuple):
+    state: EnvState
+    obs: jax.Array  # [B, obs_dim]
+    delta: jax.Array  # [B, delta_dim] tracking-error vector
+    metrics: jax.Array  # [B, 4] the paper's four metrics, see METRIC_NAMES / METRIC_UNITS
+    terminated: jax.Array  # [B] bool: deviated past the threshold
+    truncated: jax.Array  # [B] bool: reached the end of the motion / episode
+    signals: Signals
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The motion resampled to the control rate, with forward kinematics precomputed."""
+
+    qpos: np.ndarray  # [T, nq]
+    qvel: np.ndarray  # [T, nv]
+    body_pos: np.ndarray  # [T, body, 3] world
+    body_quat: np.ndarray  # [T, body, 4]
+    offset: np.ndarray  # [3] root displacement per cycle (x, y, 0)
+    loop: bool
+    muscle_length: np.ndarray  # [T, muscle] musculotendon lengths of the reference pose (m)
+
+
+def _build_reference(model: MuscleModel, motion: ReferenceMotion, fps: float) -> Reference:
+    motion.check_model(model)
+    mot = motion.resample(model, fps)
+    m = model.mj_model
+    q = mot.qpos
+    n = q.shape[0]
+    dt = 1.0 / fps
+    offset = np.zeros(3)
+    if mot.loop:
+        offset[:2] = _cycle_offset(model, q)
+    qvel = np.zeros((n, m.nv))
+    for i in range(n):
+        if i + 1 < n:
+            nxt = q[i + 1]
+        elif mot.loop:
+            nxt = q[0].copy()
+            if model.root_kind == "free":
+                a = int(m.jnt_qposadr[m.joint(model.root_joints[0]).id])
+                nxt[a : a + 2] += offset[:2]
+        else:
+            nxt = None
+        if nxt is None:
+            qvel[i] = qvel[i - 1]
+        else:
+            mujoco.mj_differentiatePos(m, qvel[i], dt, q[i], nxt)
+    d = mujoco.MjData(m)
+    ids = [m.body(b).id for b in model.tracked_bodies]
+    bpos = np.zeros((n, len(ids), 3))
+    bquat = np.zeros((n, len(ids), 4))
+    length = np.zeros((n, m.nu))
+    for i in range(n):
+        d.qpos[:] = q[i]
+        mujoco.mj_fwdPosition(m, d)  # kinematics and the muscles' transmission lengths
+        bpos[i] = d.xpos[ids]
+        bquat[i] = d.xquat[ids]
+        length[i] = d.actuator_length
+    return Reference(q, qvel, bpos, bquat, offset, mot.loop, length)
+
+
+def _quat_mul(a, b):
+    aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    return jnp.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
+def _quat_conj(q):
+    return q * jnp.array([1.0, -1.0, -1.0, -1.0])
+
+
+def _quat_rotate_inv(q, v):
+    """Rotate world vector ``v`` into the frame of unit quaternion ``q``."""
+    qv = jnp.concatenate([jnp.zeros(v.shape[:-1] + (1,)), v], axis=-1)
+    return _quat_mul(_quat_mul(_quat_conj(q), qv), q)[..., 1:]
+
+
+def quat_angle(a, b):
+    """Angle (rad) of the rotation taking unit quaternion ``b`` to ``a``."""
+    dot = jnp.abs(jnp.sum(a * b, axis=-1))
+    return 2.0 * jnp.arccos(jnp.clip(dot, 0.0, 1.0))
+
+
+class TrackingEnv:
+    """Batched reference-motion tracking on a muscle model.
+
+    Args:
+        model: the muscle model.
+        motion: a reference motion in ``model``'s coordinates.
+        physics: a backend from :func:`emulator.simulation.physics.make_physics` for this model.
+        config: :class:`EnvConfig`.
+    """
+
+    def __init__(
+        self,
+        model: MuscleModel,
+        motion: ReferenceMotion,
+        physics: Physics,
+        config: EnvConfig | None = None,
+    ):
+        self.model = model
+        self.motion = motion
+        self.physics = physics
+        self.config = config or EnvConfig()
+        m = model.mj_model
+        self.n_substeps = max(1, int(round(self.config.control_dt / m.opt.timestep)))
+        self.control_dt = self.n_substeps * m.opt.timestep
+        self.ref = _build_reference(model, motion, 1.0 / self.control_dt)
+        self.n_envs = physics.n_envs
+        self.layout = physics.layout
+
+        tj = model.tracked_joints
+        self._jq = np.array([j.qpos_index for j in tj], dtype=int)
+        self._jd = np.array([j.dof_index for j in tj], dtype=int)
+        self._angular = np.array([j.angular for j in tj], dtype=bool)
+        self._root_b = (
+            model.tracked_bodies.index(model.root_body) if model.root_body in model.tracked_bodies else 0
+        )
+        lin, ang = [], []
+        for name in model.root_joints:
+            jid = m.joint(name).id
+            a = int(m.jnt_dofadr[jid])
+            if m.jnt_type[jid] == mujoco.mjtJoint.mjJNT_FREE:
+                lin += [a, a + 1, a + 2]
+                ang += [a + 3, a + 4, a + 5]
+            elif m.jnt_type[jid] == mujoco.mjtJoint.mjJNT_SLIDE:
+                lin.append(a)
+            else:
+                ang.append(a)
+        self._root_lin, self._root_ang = np.array(lin, dtype=int), np.array(ang, dtype=int)
+        self.fixed_base = model.root_kind == "fixed"
+        self._max_steps = (
+            int(round(self.config.max_episode_s / self.control_dt)) if self.config.max_episode_s else 2**30
+        )
+        self._build_functions()
+        self.delta_names = delta_names(model)
+        self.delta_dim = len(self.delta_names)
+        self.action_dim = model.n_muscles
+        self.obs_dim = int(self._obs_dim)
+
+    # ---------------------------------------------------------------- pure functions
+    def _build_functions(self):
+        R = self.ref
+        T = R.qpos.shape[0]
+        ref_qpos, ref_qvel = jnp.asarray(R.qpos), jnp.asarray(R.qvel)
+        ref_bpos, ref_bquat = jnp.asarray(R.body_pos), jnp.asarray(R.body_quat)
+        offset = jnp.asarray(R.offset)
+        loop = R.loop
+        jq, jd, ang_mask = self._jq, self._jd, jnp.asarray(self._angular)
+        rb, rlin, rang = self._root_b, self._root_lin, self._root_ang
+        free = self.model.root_kind == "free"
+        root_q = (
+            int(self.model.mj_model.jnt_qposadr[self.model.mj_model.joint(self.model.root_joints[0]).id])
+            if free
+            else None
+        )
+        cfg = self.config
+        fixed = self.fixed_base
+        future = tuple(cfg.future_frames)
+        n_future = len(future)
+        max_steps = self._max_steps
+        nu = self.model.n_muscles
+
+        def ref_at(index):
+            """Reference (qpos, qvel, body_pos, body_quat) at control-rate frame ``index``."""
+            if loop:
+                f, k = index % T, index // T
+            else:
+                f, k = jnp.minimum(index, T - 1), jnp.zeros_like(index)
+            shift = k[..., None] * offset  # [B, 3]
+            qpos = ref_qpos[f]
+            if free:
+                qpos = qpos.at[..., root_q : root_q + 2].add(shift[..., :2])
+            return qpos, ref_qvel[f], ref_bpos[f] + shift[..., None, :], ref_bquat[f]
+
+        def delta(sig: Signals, index):
+            rq, rqd, rbp, rbq = ref_at(index)
+            dq = jnp.abs(sig.qpos[..., jq] - rq[..., jq])
+            dqd = jnp.abs(sig.qvel[..., jd] - rqd[..., jd])
+            if fixed:  # a welded base has no root to err: body positions are world positions
+                dbody = jnp.linalg.norm(sig.body_pos - rbp, axis=-1)
+                droot_rot = jnp.zeros(dbody.shape[:-1])
+                droot_pos = jnp.zeros(dbody.shape[:-1])
+            else:
+                rel = sig.body_pos - sig.body_pos[..., rb : rb + 1, :]
+                rrel = rbp - rbp[..., rb : rb + 1, :]
+                dbody = jnp.linalg.norm(rel - rrel, axis=-1)
+                droot_rot = quat_angle(sig.body_quat[..., rb, :], rbq[..., rb, :])
+                droot_pos = jnp.linalg.norm(sig.body_pos[..., rb, :] - rbp[..., rb, :], axis=-1)
+            if len(rlin):
+                dlin = jnp.linalg.norm(sig.qvel[..., rlin] - rqd[..., rlin], axis=-1)
+            else:
+                dlin = jnp.zeros_like(droot_pos)
+            if len(rang):
+                dang = jnp.linalg.norm(sig.qvel[..., rang] - rqd[..., rang], axis=-1)
+            else:
+                dang = jnp.zeros_like(droot_pos)
+            return jnp.concatenate(
+                [
+                    dq,
+                    dqd,
+                    dbody,
+                    droot_rot[..., None],
+                    droot_pos[..., None],
+                    dlin[..., None],
+                    dang[..., None],
+                ],
+                axis=-1,
+            )
+
+        nj, nb = len(jq), len(self.model.tracked_bodies)
+
+        def metrics(d):
+            dq = d[..., :nj]
+            w = ang_mask.astype(d.dtype)
+            joint_deg = jnp.degrees(jnp.sum(dq * w, axis=-1) / jnp.maximum(jnp.sum(w), 1.0))
+            body_cm = 100.0 * jnp.mean(d[..., 2 * nj : 2 * nj + nb], axis=-1)
+            rot_deg = jnp.degrees(d[..., 2 * nj + nb])
+            trans_cm = 100.0 * d[..., 2 * nj + nb + 1]
+            return jnp.stack([joint_deg, rot_deg, body_cm, trans_cm], axis=-1)
+
+        reduce_bodies = jnp.max if cfg.termination_body == "max" else jnp.mean
+
+        def terminated(sig: Signals, index, m):
+            joint = m[..., 0] > cfg.termination_joint_deg
+            if fixed:
+                return joint
+            _, _, rbp, _ = ref_at(index)
+            dist = jnp.linalg.norm(sig.body_pos - rbp, axis=-1)
+            return (reduce_bodies(dist, axis=-1) > cfg.termination_distance_m) | joint
+
+        def observe(sig: Signals, index, action=None):
+            q = sig.qpos[..., jq]
+            qd = sig.qvel[..., jd]
+            root_quat = sig.body_quat[..., rb, :]
+            gravity = _quat_rotate_inv(
+                root_quat, jnp.broadcast_to(jnp.array([0.0, 0.0, -1.0]), root_quat.shape[:-1] + (3,))
+            )
+            root_pos = sig.body_pos[..., rb, :]
+            parts = [
+                q,
+                0.1 * qd,
+                root_pos[..., 2:3],
+                gravity,
+                0.1 * sig.qvel[..., rlin] if len(rlin) else jnp.zeros(q.shape[:-1] + (0,)),
+                0.1 * sig.qvel[..., rang] if len(rang) else jnp.zeros(q.shape[:-1] + (0,)),
+                sig.muscle_length,
+                sig.muscle_velocity,
+                sig.muscle_force / 1000.0,
+                sig.activation,
+            ]
+            for k in future:
+                rq, _, rbp, rbq = ref_at(index + k)
+                parts += [
+                    rq[..., jq] - q,
+                    _quat_rotate_inv(root_quat, rbp[..., rb, :] - root_pos),
+                    _quat_mul(_quat_conj(root_quat), rbq[..., rb, :]),
+                ]
+            if loop:
+                phase = 2 * jnp.pi * (index % T) / T
+            else:
+                phase = jnp.pi * jnp.minimum(index, T - 1) / max(T - 1, 1)
+            parts += [jnp.sin(phase)[..., None], jnp.cos(phase)[..., None]]
+            if cfg.observe_previous_action:
+                if action is None:
+                    action = jnp.full(q.shape[:-1] + (nu,), cfg.reset_activation)
+                parts.append(action)
+            return jnp.concatenate([p.astype(jnp.float32) for p in parts], axis=-1)
+
+        def post_step(sig: Signals, index, steps, action=None):
+            d = delta(sig, index)
+            m = metrics(d)
+            term = terminated(sig, index, m)
+            trunc = steps >= max_steps
+            if not loop:
+                trunc = trunc | (index >= T - 1)
+            return observe(sig, index, action), d, m, term, trunc
+
+        def transition(sig: Signals, index, steps, action, reset_index, reset_sig: Signals):
+            """After a physics step: observation, Δ, metrics, termination; then the
+            environments that ended restart at ``reset_index`` (their observation from
+            ``reset_sig``, the signals of the reference-state table)."""
+            index, steps = index + 1, steps + 1
+            next_obs, d, m, term, trunc = post_step(sig, index, steps, action)
+            trunc = trunc & ~term
+            done = term | trunc
+            start_sig = jax.tree_util.tree_map(lambda x: x[reset_index], reset_sig)
+            start_obs = observe(start_sig, reset_index, None)
+            obs = jnp.where(done[:, None], start_obs, next_obs)
+            action = jnp.where(done[:, None], jnp.float32(cfg.reset_activation), action)
+            index = jnp.where(done, reset_index, index)
+            steps = jnp.where(done, 0, steps)
+            sensed = jnp.where(done[:, None], sense(start_sig, reset_index), sense(sig, index))
+            return obs, next_obs, d, m, term, trunc, index, steps, action, sensed
+
+        lo = jnp.asarray(self.model.mj_model.actuator_lengthrange[:, 0], jnp.float32)
+        span = jnp.asarray(
+            np.maximum(np.diff(self.model.mj_model.actuator_lengthrange, axis=1)[:, 0], 1e-4), jnp.float32
+        )
+
+        ref_length = jnp.asarray(R.muscle_length, jnp.float32)
+        lead = cfg.length_lead
+
+        def sense(sig: Signals, index):
+            """What a PD action needs: muscle lengths and velocities now and the reference's
+            lengths ``length_lead`` steps ahead ``[B, 3 nu]``."""
+            f = (index + lead) % T if loop else jnp.minimum(index + lead, T - 1)
+            return jnp.concatenate(
+                [
+                    sig.muscle_length.astype(jnp.float32),
+                    sig.muscle_velocity.astype(jnp.float32),
+                    ref_length[f],
+                ],
+                axis=-1,
+            )
+
+        def excitation(action, sensed):
+            """The excitations ``[B, muscle]`` a policy action asks for (see ``action_space``)."""
+            action = jnp.clip(action, 0.0, 1.0)
+            if cfg.action_space == "excitation":
+                return action
+            length, velocity = sensed[..., :nu], sensed[..., nu : 2 * nu]
+            if cfg.action_space == "muscle_length":
+                target = lo + action * span
+            else:  # around the reference's lengths
+                target = sensed[..., 2 * nu :] + (2.0 * action - 1.0) * cfg.length_residual * span
+            drive = cfg.length_kp * (length - target) / span + cfg.length_kd * velocity / span
+            return jnp.clip(drive, 0.0, 1.0)
+
+        def initial(index):
+            rq, rqd, _, _ = ref_at(index)
+            return rq, rqd
+
+        self._ref_at = ref_at
+        self._delta = jax.jit(delta)
+        self._metrics = jax.jit(metrics)
+        self._observe = jax.jit(observe)
+        self._post_step = jax.jit(post_step)
+        self._initial = jax.jit(initial)
+        self.transition_fn = transition  # pure; the trainer fuses it into its own jitted step
+        self._transition = jax.jit(transition)
+        self.excitation_fn = excitation  # pure: (action, sensed) -> excitation
+        self._excitation = jax.jit(excitation)
+        self._sense = jax.jit(sense)
+        self._obs_dim = (
+            2 * nj + 1 + 3 + len(rlin) + len(rang) + 4 * nu + n_future * (nj + 3 + 4) + 2
+            + (nu if cfg.observe_previous_action else 0)
+        )  # fmt: skip
+        self._T = T
+
+    # ---------------------------------------------------------------- public API
+    @property
+    def reference_frames(self) -> int:
+        """Frames in one pass of the reference at the control rate."""
+        return self._T
+
+    def tracking_error(self, signals: Signals, index) -> jax.Array:
+        """Δ ``[B, delta_dim]`` of ``signals`` against the reference at frame ``index [B]``."""
+        return self._delta(signals, jnp.asarray(index))
+
+    def metrics(self, delta) -> jax.Array:
+        """The four metrics ``[B, 4]`` (deg, deg, cm, cm) from Δ."""
+        return self._metrics(jnp.asarray(delta))
+
+    def reference_state(self, index) -> np.ndarray:
+        """Physics states ``[B, nstate]`` equal to the reference at frames ``index``."""
+        rq, rqd = self._initial(jnp.asarray(index))
+        rq, rqd = np.asarray(rq, dtype=float), np.asarray(rqd, dtype=float)
+        act = np.full((rq.shape[0], self.layout.na), self.config.reset_activation)
+        return self.layout.pack(rq, rqd, act)
+
+    def reset_table(self) -> tuple[np.ndarray, Signals]:
+        """Physics states ``[T, nstate]`` at every reference frame of one pass (what a reset
+        at that frame starts from) and their signals (computed once, in batches of the
+        backend's size, so resets during training need no physics call)."""
+        if getattr(self, "_table", None) is None:
+            states = self.reference_state(np.arange(self._T))
+            B = self.n_envs
+            chunks = []
+            for i in range(0, self._T, B):
+                part = states[i : i + B]
+                pad = np.concatenate([part, np.repeat(part[-1:], B - len(part), axis=0)])
+                sig = self.physics.forward(self._to_backend(pad))
+                chunks.append(jax.tree_util.tree_map(lambda x, n=len(part): np.asarray(x)[:n], sig))
+            sig = Signals(*[jnp.asarray(np.concatenate(xs)) for xs in zip(*chunks, strict=True)])
+            self._table = (states, sig)
+        return self._table
+
+    def step_autoreset(self, state: EnvState, action, reset_index) -> Transition:
+        """One control step; environments that terminate or truncate restart at the reference
+        frames ``reset_index [B]`` (from :meth:`reset_table`, no physics call)."""
+        states, table_sig = self.reset_table()
+        action = jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
+        exc = self._excitation(action, state.sensed)
+        phys, sig = self.physics.step(state.physics, self._to_backend(exc), self.n_substeps)
+        reset_index = jnp.asarray(reset_index, dtype=jnp.int32)
+        obs, next_obs, d, m, term, trunc, index, steps, act, sensed = self._transition(
+            sig, state.index, state.steps, action, reset_index, table_sig
+        )
+        phys = self.restart(phys, term | trunc, reset_index)
+        return Transition(EnvState(phys, index, steps, act, sensed), obs, next_obs, d, m, term, trunc)
+
+    def restart(self, phys, done, reset_index):
+        """``phys [B, nstate]`` with the rows where ``done`` replaced by the reference-state table
+        at ``reset_index``."""
+        states = self.reset_table()[0]
+        done = np.asarray(done)
+        if not done.any():
+            return phys
+        if self.physics.name == "mjx":
+            return jnp.where(jnp.asarray(done)[:, None], jnp.asarray(states)[reset_index], phys)
+        phys = np.array(phys, copy=True)
+        phys[done] = states[np.asarray(reset_index)[done]]
+        return phys
+
+    def _to_backend(self, x):
+        return jnp.asarray(x) if self.physics.name == "mjx" else np.asarray(x)
+
+    def start_frames(self, key, n: int) -> jax.Array:
+        """``n`` random start frames; a non-cyclic motion never starts on its last frame."""
+        high = self._T if self.ref.loop else max(self._T - 1, 1)
+        return jax.random.randint(key, (n,), 0, high)
+
+    def _random_index(self, key) -> jax.Array:
+        return self.start_frames(key, self.n_envs)
+
+    def reset(self, key, index=None) -> tuple[EnvState, jax.Array]:
+        """Reference-state initialisation at random frames (or the given ``index [B]``)."""
+        if index is None:
+            index = self._random_index(key)
+        index = jnp.asarray(index, dtype=jnp.int32)
+        phys = self._to_backend(self.reference_state(index))
+        sig = self.physics.forward(phys)
+        n = index.shape[0]
+        state = EnvState(phys, index, jnp.zeros_like(index), self._reset_action(n), self._sense(sig, index))
+        return state, self._observe(sig, index)
+
+    def _reset_action(self, n: int) -> jax.Array:
+        return jnp.full((n, self.action_dim), self.config.reset_activation, dtype=jnp.float32)
+
+    def reset_where(self, state: EnvState, mask, key=None, index=None) -> tuple[EnvState, jax.Array | None]:
+        """Reset only the environments where ``mask [B]`` is true (at random frames from ``key``,
+        or at ``index [B]``); returns the new state and every environment's observation."""
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return state, None
+        index = np.asarray(self._random_index(key) if index is None else index)
+        new_index = np.where(mask, index, np.asarray(state.index))
+        fresh = self.reference_state(new_index)
+        phys = np.array(state.physics, dtype=float, copy=True)
+        phys[mask] = fresh[mask]
+        sig = self.physics.forward(self._to_backend(phys))
+        prev = state.action if state.action is not None else self._reset_action(len(mask))
+        m = jnp.asarray(mask)[:, None]
+        sensed = self._sense(sig, jnp.asarray(new_index, dtype=jnp.int32))
+        st = EnvState(
+            self._to_backend(phys),
+            jnp.asarray(new_index, dtype=jnp.int32),
+            jnp.where(jnp.asarray(mask), 0, state.steps),
+            jnp.where(m, self._reset_action(len(mask)), prev),
+            sensed if state.sensed is None else jnp.where(m, sensed, state.sensed),
+        )
+        return st, self._observe(sig, st.index, st.action)
+
+    def excitation(self, state: EnvState, action) -> jax.Array:
+        """The excitations ``[B, muscle]`` the policy action ``[B, muscle]`` asks for in
+        ``state`` (the action itself, or the muscle-length PD law; see ``action_space``)."""
+        if self.config.action_space == "excitation":
+            return jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
+        if state.sensed is None:
+            raise ValueError("a muscle_length action needs a state from reset() or step()")
+        return self._excitation(jnp.asarray(action, dtype=jnp.float32), state.sensed)
+
+    def step(self, state: EnvState, action) -> StepResult:
+        """Apply the policy's ``action [B, muscle]`` in [0, 1] for one control step (excitations,
+        or target lengths mapped to excitations; ``signals.excitation`` is what was applied)."""
+        action = jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
+        exc = self.excitation(state, action)
+        phys, sig = self.physics.step(state.physics, self._to_backend(exc), self.n_substeps)
+        index = state.index + 1
+        steps = state.steps + 1
+        obs, d, m, term, trunc = self._post_step(sig, index, steps, action)
+        return StepResult(
+            EnvState(phys, index, steps, action, self._sense(sig, index)), obs, d, m, term, trunc, sig
+        )
+
+
+def delta_names(model: MuscleModel) -> tuple[str, ...]:
+    """Names of Δ's components, in order."""
+    tj = [j.name for j in model.tracked_joints]
+    return (
+        tuple(f"joint_angle/{n}" for n in tj)
+        + tuple(f"joint_velocity/{n}" for n in tj)
+        + tuple(f"body_position/{b}" for b in model.tracked_bodies)
+        + ("root_rotation", "root_translation", "root_linear_velocity", "root_angular_velocity")
+    )
