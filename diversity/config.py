@@ -53,6 +53,15 @@ MODEL_DEFAULTS = {
 }
 
 
+def _learner_defaults() -> dict:
+    """The learner config's field defaults (the one place they are stated)."""
+    from emulator.learning.train import TrainConfig
+
+    return {
+        f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING
+    }
+
+
 class ConfigError(ValueError):
     """A bad run option; the message names the option (and the file) and what was expected."""
 
@@ -64,12 +73,15 @@ class RunConfig:
 
     Attributes:
         model: built-in model name (``diversity models``) or an MJCF path.
+            model, algo, reward, backend: None takes the learner config's default
+            (:class:`~emulator.learning.train.TrainConfig`: elbow, ppo, exp, cpu), stated
+            there once.
         motion: shipped demo name for the model (``diversity motions``) or a motion file
             (None: the model's own, :data:`DEFAULT_MOTIONS`: the elbow's flexion cycle, the
             measured walk for myolegs and myofullbody).
         seeds: the integer seeds to train, one policy each (``--seeds N`` gives ``0..N-1``).
         algo: ``ppo`` or ``qflex``.
-        reward: ``exp`` (weighted exponential kernels; the demo default because it reaches
+        reward: ``exp`` (weighted exponential kernels; the default because it reaches
             < 5 deg on every elbow seed in 150k steps) or ``add`` (adversarial, the paper's).
         steps: control steps per seed (None: the learner's default, PPO 150k, Qflex 40k).
         backend: physics backend, ``cpu`` (native MuJoCo threads) or ``mjx``.
@@ -85,13 +97,13 @@ class RunConfig:
             ``exp``), e.g. ``{"ppo": {"hidden": [64, 64]}}``.
     """
 
-    model: str = "elbow"
+    model: str | None = None
     motion: str | None = None
     seeds: tuple[int, ...] = tuple(range(50))
-    algo: str = "ppo"
-    reward: str = "exp"
+    algo: str | None = None
+    reward: str | None = None
     steps: int | None = None
-    backend: str = "cpu"
+    backend: str | None = None
     n_envs: int | None = None
     cycles: float = 2.0
     block_size: int = 10
@@ -99,6 +111,10 @@ class RunConfig:
     train: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        learner = _learner_defaults()
+        for name in ("model", "algo", "reward", "backend"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, learner[name])
         if self.motion is None:
             if self.model not in DEFAULT_MOTIONS:
                 raise ConfigError(

@@ -79,7 +79,7 @@ def _axes(axes, n, ncols=2, height=1.5):
 
 def tracking_boxplot(table, ax=None, metrics=("joint_angle_error", "body_position_error")):
     """Fig. 3h: per-seed tracking metrics as box plots with the seeds overlaid."""
-    from .store import METRICS
+    from emulator.schema import METRICS
 
     ax = _ax(ax)
     metrics = [m for m in metrics if m in table]
@@ -220,10 +220,9 @@ def activation_per_seed(
     return axes
 
 
-def write_figures(
-    ds: xr.Dataset, out_dir: str | Path, fmt: str = "pdf", analysis: dict | None = None
-) -> list[Path]:
-    """Every figure for a store into ``out_dir`` as ``fmt`` (pdf | svg | png)."""
+def write_figures(ds: xr.Dataset, out_dir: str | Path, fmt: str = "pdf", analysis=None) -> list[Path]:
+    """Every figure for a store into ``out_dir`` as ``fmt`` (pdf | svg | png); ``analysis``: the
+    store's :class:`~diversity.analysis.report.Analysis` (computed when not given)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -261,8 +260,7 @@ def write_figures(
         if "grf_simulated" in arrays:
             axes = grf_panels(arrays["grf_simulated"], arrays["grf_measured"], tables["grf_comparison"])
             save(axes[0].figure, "grf_vs_measured")
-        gait_cut = str(analysis.get("cycles", "")).startswith("gait")
-        label = "gait cycle (%)" if gait_cut else "motion cycle (%)"
+        label = "gait cycle (%)" if analysis.gait_cycles else "motion cycle (%)"
         axes = activation_per_seed(arrays["activation_cycles"], cycle_label=label)
         save(axes[0].figure, "activation_per_seed")
         if "cluster_linkage" in arrays:

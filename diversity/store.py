@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from emulator.simulation.signals import ROLLOUT_DIMS, ROLLOUT_UNITS
+from emulator import schema
+from emulator.schema import COORDS, CURVES, METRICS, ROLLOUT_DIMS
 
 # every run keeps its seeds' policies in STORE/policies/ (msgpack files, not Zarr nodes); zarr
 # warns about any such folder when it walks the hierarchy (consolidation, validation)
@@ -56,47 +57,11 @@ __all__ = [
 SCHEMA_VERSION = "1"
 CONVENTIONS = "CF-1.10"
 
-# the four tracking metrics: name -> (units, long name)
-METRICS = {
-    "joint_angle_error": ("deg", "mean absolute joint-angle error over tracked hinge joints"),
-    "root_rotation_error": ("deg", "root orientation error"),
-    "body_position_error": ("cm", "mean body position error relative to the root"),
-    "root_translation_error": ("cm", "root position error"),
-}
-
-# rollout series -> (units, long name): the emulator's, with the metrics split into variables
+# names, dims and units: the emulator's one schema table. The store keeps the rollout's
+# variables under their names, with ``metrics`` split into the four named metric variables.
 VARIABLES = {
-    **{k: v for k, v in ROLLOUT_UNITS.items() if k != "metrics"},
-    "joint_angle": ("rad", "joint angle (m for slide joints, see joint_units)"),
-    "joint_velocity": ("rad/s", "joint angular velocity (m/s for slide joints, see joint_units)"),
-    "tracking_error": ("mixed", "tracking-error vector Δ (units per component: component_units)"),
+    **{k: (units, long) for k, (_, units, long) in schema.VARIABLES.items() if k != "metrics"},
     **METRICS,
-}
-COORDS = {
-    "seed": ("1", "policy seed (jax.random.PRNGKey)"),
-    "time": ("s", "time since the rollout's start (end of each control step)"),
-    "iteration": ("1", "training iteration"),
-    "muscle": (None, "muscle (actuator) name"),
-    "joint": (None, "tracked joint name"),
-    "foot": (None, "foot"),
-    "axis": (None, "world axis (x forward, y left, z up)"),
-    "quaternion": (None, "quaternion component"),
-    "component": (None, "tracking-error component"),
-    "joint_units": (None, "units of each joint's angle"),
-    "component_units": (None, "units of each tracking-error component"),
-}
-# training curves: emulator curve name -> (units, long name); stored as train_<name>
-CURVES = {
-    "env_steps": ("1", "control steps per seed so far"),
-    "wall_time_s": ("s", "training wall time of the seed's block"),
-    "reward": ("1", "mean reward per control step"),
-    "episode_return": ("1", "mean return of episodes that ended in the iteration"),
-    "joint_angle_error_deg": ("deg", "training mean joint-angle error"),
-    "root_rotation_error_deg": ("deg", "training root rotation error"),
-    "body_position_error_cm": ("cm", "training body position error"),
-    "root_translation_error_cm": ("cm", "training root translation error"),
-    "termination_rate": ("1", "fraction of ended episodes that terminated early"),
-    "episode_length_s": ("s", "mean length of the episodes that ended in the iteration"),
 }
 REQUIRED_ATTRS = (
     "schema_version",

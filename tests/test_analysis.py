@@ -221,6 +221,23 @@ def test_analyze_cli_writes_summary_and_tables(tmp_path):
     assert res.exit_code == 2 and "pdf, svg or png" in res.output
 
 
+def test_analyze_returns_a_typed_result_that_reads_like_the_summary():
+    from diversity.analysis.report import Analysis, analyze
+
+    ds, _ = synthetic_store()
+    res = analyze(ds, n_boot=20)
+    assert isinstance(res, Analysis)
+    # the typed fields and the mapping view (what notebooks written for earlier releases read)
+    assert res["tables"] is res.tables and res["arrays"] is res.arrays and res["pca"] is res.pca
+    assert set(res) == {*res.summary, "tables", "arrays"}
+    assert res.cycles == res.summary["cycles"] and res.gait_cycles == res.cycles.startswith("gait")
+    track = res.table("tracking")
+    np.testing.assert_allclose(track["joint_angle_error"], ds["joint_angle_error"].mean("time"), rtol=1e-6)
+    assert res.table("emg_correlation") is None  # no measured EMG for this motion
+    act = res.arrays["activation_cycles"]
+    assert act.dims == ("seed", "percent", "muscle") and act.sizes["seed"] == ds.sizes["seed"]
+
+
 def test_plots_draw_the_data_they_are_given():
     import matplotlib
 

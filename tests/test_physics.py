@@ -7,8 +7,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from emulator.schema import FOOT_ORDER
 from emulator.simulation.physics import CpuPhysics, make_physics
-from emulator.simulation.signals import FOOT_ORDER
 
 from .conftest import stiffened
 

@@ -301,3 +301,25 @@ def test_progress_counts_resumed_steps_as_done_but_not_into_the_eta():
     p.update(steps=100, steps_per_s=10.0, joint_angle_error_deg=3.0)  # ... for 100 new steps
     line = out.getvalue().strip().splitlines()[-1]
     assert " 70%" in line and "ETA 30 s" in line, line  # 300 steps left at 10 steps/s
+
+
+def test_the_store_names_dims_and_units_come_from_the_one_schema_table(store):
+    """Every variable, metric, curve and coordinate of a store has the dims and units the
+    emulator's schema table gives it; the env's metric names and the trainer's curve names are
+    that table's."""
+    from emulator import schema
+    from emulator.learning.train import CURVE_NAMES
+    from emulator.simulation.env import METRIC_NAMES
+
+    assert METRIC_NAMES == tuple(schema.METRICS) and CURVE_NAMES == tuple(schema.CURVES)
+    ds = xr.open_zarr(store)
+    for name, (dims, units, _) in schema.VARIABLES.items():
+        if name in ds:
+            assert ds[name].dims == dims and ds[name].attrs["units"] == units, name
+    for name, (units, _) in schema.METRICS.items():
+        assert ds[name].dims == ("seed", "time") and ds[name].attrs["units"] == units, name
+    for name, (units, _) in schema.CURVES.items():
+        assert ds[f"train_{name}"].attrs["units"] == units, name
+    for name, (_, long_name) in schema.COORDS.items():
+        if name in ds.coords:
+            assert ds[name].attrs["long_name"] == long_name, name

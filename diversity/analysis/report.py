@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,52 @@ from . import grf as grf_lib
 from . import opensim_trial as ost
 from .measured import MEASURED_FOR_MOTION, MeasuredError, emg_map, measured_set, read_curve_csv, read_emg_map
 
-__all__ = ["analyze", "cycle_means"]
+__all__ = ["Analysis", "analyze", "cycle_means"]
+
+
+@dataclass(frozen=True)
+class Analysis(Mapping):
+    """What :func:`analyze` found, typed: ``summary`` (what ``summary.json`` holds: model,
+    motion, n_seeds, tracking, pca, cycles, emg, grf, solution_space), ``tables`` (the CSV
+    tables as DataFrames: tracking, pca_<family>, emg_correlation, grf_comparison,
+    diversity_index, ...) and ``arrays`` (what the figures draw: activation_cycles
+    ``[seed, percent, muscle]``, emg_simulated/measured, grf_simulated/measured,
+    cluster_linkage). Read as a mapping it is the summary plus ``tables`` and ``arrays``
+    (``result["pca"]``, ``result["tables"]["tracking"]``), as earlier releases returned it."""
+
+    summary: dict
+    tables: dict
+    arrays: dict
+
+    @property
+    def cycles(self) -> str:
+        """How the cycles were cut: ``"gait cycles (right heel strike)"`` or ``"motion cycles"``."""
+        return self.summary["cycles"]
+
+    @property
+    def gait_cycles(self) -> bool:
+        return self.cycles.startswith("gait")
+
+    @property
+    def pca(self) -> dict:
+        return self.summary["pca"]
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """One of the tables (None when this store has no such analysis, e.g. no GRF)."""
+        return self.tables.get(name)
+
+    def __getitem__(self, key):
+        if key == "tables":
+            return self.tables
+        if key == "arrays":
+            return self.arrays
+        return self.summary[key]
+
+    def __iter__(self):
+        return iter([*self.summary, "tables", "arrays"])
+
+    def __len__(self) -> int:
+        return len(self.summary) + 2
 
 
 def cycle_means(ds: xr.Dataset, variable: str, foot: str = "right") -> tuple[xr.DataArray, str]:
@@ -42,7 +89,7 @@ def analyze(
     emg_cycle_s: tuple[float, float] | None = None,
     body_mass_kg: float | None = None,
     emg_processed: bool | None = None,
-) -> dict:
+) -> Analysis:
     """Run the analyses; with ``out_dir``, write ``summary.json`` and the CSV tables there.
 
     Measured data default to the set shipped for the store's motion (``walk`` -> the Falisse
@@ -199,8 +246,7 @@ def analyze(
         for name_, table in tables.items():
             table.to_csv(out / f"{name_}.csv", index=False)
         (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
-    summary["tables"], summary["arrays"] = tables, arrays
-    return summary
+    return Analysis(summary, tables, arrays)
 
 
 def _is_opensim(path) -> bool:

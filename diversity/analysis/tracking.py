@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..store import METRICS, completed_seeds
+from emulator.schema import METRICS
+
+from ..store import completed_seeds
 
 __all__ = ["completed", "distribution", "joint_angle_bands", "tracking_table"]
 

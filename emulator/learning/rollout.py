@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from emulator.motion.reference import _free_root_adr
-from emulator.simulation.env import METRIC_NAMES, EnvConfig, TrackingEnv
+from emulator.schema import FOOT_ORDER, METRIC_NAMES, ROLLOUT_DIMS, ROLLOUT_UNITS
+from emulator.simulation.env import EnvConfig, TrackingEnv
 from emulator.simulation.physics import make_physics
-from emulator.simulation.signals import FOOT_ORDER, ROLLOUT_DIMS, ROLLOUT_UNITS
 
 __all__ = ["ROLLOUT_UNITS", "RolloutResult", "RolloutSchema", "reference_qpos", "rollout", "rollout_schema"]
 

@@ -33,23 +33,11 @@ from emulator.learning.rewards import REWARDS, AddConfig, ExpConfig, make_reward
 from emulator.models import MuscleModel, load_model
 from emulator.motion.reference import ReferenceMotion
 from emulator.motion.sources import resolve_motion
+from emulator.schema import CURVE_NAMES
 from emulator.simulation.env import EnvConfig, TrackingEnv
 from emulator.simulation.physics import make_physics
 
 __all__ = ["CURVE_NAMES", "TrainConfig", "TrainResult", "Trainer", "make_train", "seed_keys"]
-
-CURVE_NAMES = (
-    "env_steps",
-    "wall_time_s",
-    "reward",
-    "episode_return",
-    "joint_angle_error_deg",
-    "root_rotation_error_deg",
-    "body_position_error_cm",
-    "root_translation_error_cm",
-    "termination_rate",
-    "episode_length_s",
-)
 
 
 @dataclass(frozen=True)
@@ -74,7 +62,7 @@ class TrainConfig:
     model: str = "elbow"
     motion: str = "elbow_flexion"
     algo: str = "ppo"
-    reward: str = "add"
+    reward: str = "exp"
     backend: str = "cpu"
     n_envs: int | None = None
     total_steps: int | None = None

@@ -33,6 +33,7 @@ import numpy as np
 
 from emulator.models import MuscleModel
 from emulator.motion.reference import ReferenceMotion, _cycle_offset
+from emulator.schema import METRIC_NAMES, METRIC_UNITS
 from emulator.simulation.physics import Physics
 from emulator.simulation.signals import Signals
 
@@ -48,19 +49,6 @@ __all__ = [
 ]
 
 ACTION_SPACES = ("excitation", "muscle_length", "muscle_length_residual")
-
-METRIC_NAMES = (
-    "joint_angle_error",
-    "root_rotation_error",
-    "body_position_error",
-    "root_translation_error",
-)
-METRIC_UNITS = {
-    "joint_angle_error": "deg",
-    "root_rotation_error": "deg",
-    "body_position_error": "cm",
-    "root_translation_error": "cm",
-}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import numpy as np
 from emulator.learning.rewards import ExpConfig, exp_reward
 from emulator.models import MuscleModel, load_model
 from emulator.motion.sources import DEFAULT_MOTIONS, resolve_motion
-from emulator.simulation.env import METRIC_NAMES, EnvConfig, TrackingEnv
+from emulator.schema import METRIC_NAMES
+from emulator.simulation.env import EnvConfig, TrackingEnv
 from emulator.simulation.physics import make_physics
 
 __all__ = ["ENV_ID", "MuscleTrackingEnv"]

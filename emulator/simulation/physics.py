@@ -29,7 +29,8 @@ import numpy as np
 from mujoco import rollout as mj_rollout
 
 from emulator.models import ModelError, MuscleModel, _compile
-from emulator.simulation.signals import FOOT_ORDER, Signals
+from emulator.schema import FOOT_ORDER
+from emulator.simulation.signals import Signals
 
 __all__ = [
     "BACKENDS",

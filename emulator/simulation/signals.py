@@ -46,46 +46,5 @@ SIGNAL_UNITS: dict[str, str] = {
     "cop": "m",
 }
 
-FOOT_ORDER = ("left", "right")
-
-
-# rollout series (emulator.learning.rollout) -> (units, long name); the store (diversity.store) uses the
-# same names and units
-ROLLOUT_UNITS = {
-    "excitation": ("1", "muscle excitation (control), 0-1"),
-    "activation": ("1", "muscle activation, 0-1"),
-    "muscle_force": ("N", "muscle tension (positive when pulling)"),
-    "muscle_length": ("m", "muscle-tendon actuator length"),
-    "muscle_velocity": ("m/s", "muscle-tendon actuator lengthening velocity"),
-    "joint_angle": ("rad", "tracked joint angle (m for slide joints)"),
-    "joint_velocity": ("rad/s", "tracked joint velocity (m/s for slide joints)"),
-    "reference_joint_angle": ("rad", "reference joint angle"),
-    "root_position": ("m", "root position, world frame"),
-    "root_orientation": ("1", "root orientation quaternion w-x-y-z, world frame"),
-    "reference_root_position": ("m", "reference root position, world frame"),
-    "grf": ("N", "ground reaction force on each foot, world frame"),
-    "cop": ("m", "centre of pressure of each foot's floor contacts, world frame (NaN: no contact)"),
-    "tracking_error": ("mixed", "tracking-error vector (rad, rad/s, m, m/s per component)"),
-    "metrics": ("mixed", "tracking metrics (deg, deg, cm, cm)"),
-    "terminated": ("1", "the environment's termination test fired at this step"),
-}
-
-# rollout series -> dimension names (a model without a free root or feet lacks root_*/grf)
-ROLLOUT_DIMS = {
-    "excitation": ("seed", "time", "muscle"),
-    "activation": ("seed", "time", "muscle"),
-    "muscle_force": ("seed", "time", "muscle"),
-    "muscle_length": ("seed", "time", "muscle"),
-    "muscle_velocity": ("seed", "time", "muscle"),
-    "joint_angle": ("seed", "time", "joint"),
-    "joint_velocity": ("seed", "time", "joint"),
-    "reference_joint_angle": ("time", "joint"),
-    "root_position": ("seed", "time", "axis"),
-    "root_orientation": ("seed", "time", "quaternion"),
-    "reference_root_position": ("time", "axis"),
-    "grf": ("seed", "time", "foot", "axis"),
-    "cop": ("seed", "time", "foot", "axis"),
-    "tracking_error": ("seed", "time", "component"),
-    "metrics": ("seed", "time", "metric"),
-    "terminated": ("seed", "time"),
-}
+# the foot order and the rollout tables live in the one schema table
+from emulator.schema import FOOT_ORDER, ROLLOUT_DIMS, ROLLOUT_UNITS  # noqa: E402, F401
