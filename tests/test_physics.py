@@ -57,41 +57,57 @@ def test_cpu_and_mjx_agree_on_elbow(elbow, elbow_pair):
     assert np.ptp(sig_cpu["qpos"][:, 1]) > 0.05 or np.abs(sig_cpu["qpos"] - q0).max() > 0.05
 
 
-@pytest.fixture(scope="module")
-def statue_run():
-    """One MJX compile of myolegs serves three checks (each compile costs ~2 min on 2 cores).
+class _StatueRuns(dict):
+    """The statue run per backend, made on first use (an MJX compile of myolegs costs ~2 min
+    on 2 cores, so the MJX run is made only when an MJX statue test asks for it)."""
 
-    The model is myolegs with stiff joint springs holding the standing pose, so it can stand
+    def __init__(self):
+        super().__init__()
+        self.statue = stiffened("myolegs")
+
+    def __missing__(self, backend):
+        self[backend] = _statue_run(self.statue, backend)
+        return self[backend]
+
+
+def _statue_run(statue, backend):
+    """The model is myolegs with stiff joint springs holding the standing pose, so it can stand
     still; muscles, tendons, feet and floor are unchanged. Env 0 hangs 2 m above the floor
     under random excitations (no contact within 0.3 s of free fall); env 1 stands on the floor.
     MJX runs in float64: the comparison is about the physics, not float32 round-off (which
-    grows to ~0.03 rad over 100 steps of these stiff muscle dynamics).
-    """
-    statue = stiffened("myolegs")
-    cpu = make_physics(statue, "cpu", n_envs=2)
-    mjx = make_physics(statue, "mjx", n_envs=2, x64=True)
+    grows to ~0.03 rad over 100 steps of these stiff muscle dynamics)."""
+    import jax.numpy as jnp
+
+    physics = (
+        make_physics(statue, "cpu", n_envs=2)
+        if backend == "cpu"
+        else make_physics(statue, "mjx", n_envs=2, x64=True)
+    )
     rng = np.random.default_rng(2)
     q = np.tile(statue.standing_qpos, (2, 1))
     q[0, 2] += 2.0
-    state = cpu.layout.pack(q)
+    state = physics.layout.pack(q)
     controls = np.zeros((150, 2, statue.n_muscles))
     controls[:, 0] = rng.uniform(0, 1, (150, statue.n_muscles))
-    out = {}
-    for name, physics in (("cpu", cpu), ("mjx", mjx)):
-        import jax.numpy as jnp
+    xp = jnp if backend == "mjx" else np
+    s, fz = xp.asarray(state), []
+    for k, c in enumerate(controls):
+        s, sig = physics.step(s, xp.asarray(c))
+        fz.append(np.asarray(sig.grf)[1, :, 2])
+        if k == STEPS - 1:
+            at100 = {f: np.asarray(v) for f, v in sig._asdict().items()}
+    return at100, np.array(fz), np.asarray(sig.grf)
 
-        xp = jnp if name == "mjx" else np
-        s, fz = xp.asarray(state), []
-        for k, c in enumerate(controls):
-            s, sig = physics.step(s, xp.asarray(c))
-            fz.append(np.asarray(sig.grf)[1, :, 2])
-            if k == STEPS - 1:
-                at100 = {f: np.asarray(v) for f, v in sig._asdict().items()}
-        out[name] = (at100, np.array(fz), np.asarray(sig.grf))
-    return statue, out
+
+@pytest.fixture(scope="module")
+def statue_run():
+    """``(statue, {backend: (signals at step 100, vertical GRF per step, last GRF)})``."""
+    runs = _StatueRuns()
+    return runs.statue, runs
 
 
 @pytest.mark.mjx
+@pytest.mark.slow  # ~2 min MJX compile of myolegs; tests/test_physics.py's elbow test keeps MJX in the default run
 def test_cpu_and_mjx_agree_on_myolegs_in_the_air(statue_run):
     """Without contact the backends agree closely: same muscles, tendons, joints."""
     statue, out = statue_run
@@ -112,6 +128,7 @@ def test_cpu_and_mjx_agree_on_myolegs_in_the_air(statue_run):
 
 
 @pytest.mark.mjx
+@pytest.mark.slow
 def test_cpu_and_mjx_agree_on_myolegs_standing(statue_run):
     """With floor contact, collision and solver details differ: looser, documented tolerances."""
     statue, out = statue_run
@@ -122,7 +139,7 @@ def test_cpu_and_mjx_agree_on_myolegs_standing(statue_run):
     np.testing.assert_allclose(out["mjx"][1][-50:].sum(-1), out["cpu"][1][-50:].sum(-1), atol=0.05 * bw)
 
 
-@pytest.mark.parametrize("backend", ["cpu", pytest.param("mjx", marks=pytest.mark.mjx)])
+@pytest.mark.parametrize("backend", ["cpu", pytest.param("mjx", marks=[pytest.mark.mjx, pytest.mark.slow])])
 def test_standing_still_grf_is_one_body_weight(statue_run, backend):
     statue, out = statue_run
     _, fz, grf = out[backend]
