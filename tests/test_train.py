@@ -66,11 +66,16 @@ def test_rollout_named_series_and_checkpoint_resume(tmp_path):
     np.testing.assert_array_equal(ro.data["joint_angle"], ro2.data["joint_angle"])
 
 
+# Qflex learns with a smaller critic batch and networks here (128, 64x64: a few times cheaper per
+# gradient step than the defaults' 256, 128x128): 20.4 -> 8.2 deg at 15k steps, as the defaults.
+LEARNERS = {"ppo": {}, "qflex": {"qflex": QflexConfig(batch_size=128, hidden=(64, 64))}}
+
+
 @pytest.mark.parametrize("algo,steps", [("ppo", 100_000), ("qflex", 15_000)])
 def test_short_elbow_run_halves_the_tracking_error(algo, steps):
-    """A short run (1-3 minutes on 2 cores): the deterministic rollout's mean joint-angle error
+    """A short run (1-2 minutes on 2 cores): the deterministic rollout's mean joint-angle error
     over one flexion cycle falls to at most half the untrained policy's."""
-    cfg = TrainConfig(algo=algo, reward="add", total_steps=steps)
+    cfg = TrainConfig(algo=algo, reward="add", total_steps=steps, **LEARNERS[algo])
     trainer = Trainer(cfg)
     keys = seed_keys([0])
     untrained = trainer.init_state(keys).agent  # the same initial networks
