@@ -55,6 +55,39 @@ VARIANTS: dict[str, tuple[str | None, dict]] = {
     "pd": ("obs", {"env": {"action_space": "muscle_length"}, "ppo": {"init_excitation": 0.5}}),
     # the same on the longer horizon
     "pd_horizon": ("horizon", {"env": {"action_space": "muscle_length"}, "ppo": {"init_excitation": 0.5}}),
+    # muscle-length targets around the reference's own lengths 3 steps ahead (stiff PD, kp 20):
+    # an untrained policy servos to the walk and learns corrections; low initial noise
+    "residual": (
+        "obs",
+        {
+            "env": {
+                "action_space": "muscle_length_residual",
+                "length_kp": 20.0,
+                "length_kd": 0.5,
+                "length_lead": 3,
+                "length_residual": 0.2,
+            },
+            "ppo": {"init_excitation": 0.5, "init_log_std": -1.0},
+        },
+    ),  # fmt: skip
+    # + longer horizon: a fall ~1 s ahead matters (gamma 0.99, 64-step rollouts)
+    "res_horizon": ("residual", {"ppo": {"gamma": 0.99, "rollout_steps": 64}}),
+    # + narrower reward kernels: joint angles 0.1 rad, root rotation 0.15 rad (precision pays)
+    "res_sigma": (
+        "residual",
+        {
+            "exp": {
+                "sigmas": {
+                    "joint_angle": 0.1,
+                    "joint_velocity": 3.0,
+                    "body_position": 0.1,
+                    "root_rotation": 0.15,
+                    "root_translation": 0.2,
+                    "root_velocity": 1.5,
+                }
+            }
+        },
+    ),  # fmt: skip
 }
 ORDER = tuple(VARIANTS)
 

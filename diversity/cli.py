@@ -384,6 +384,27 @@ def export(
 
 
 @app.command()
+def ship(
+    store: str = typer.Argument(..., help="A finished run's store (its policies/ are shipped)."),
+    name: str = typer.Option(..., "--name", help="The policy set's name (what `diversity rollout` takes)."),
+    out: str | None = typer.Option(None, "--out", help="Parent directory [default: datasets/policies/]."),
+):
+    """Ship a run's trained policies as a small policy set with a manifest (lean files)."""
+    from diversity.shipping import ship_policy_set
+    from diversity.store import StoreError
+    from emulator.learning.policies import PolicyError
+
+    try:
+        dest = ship_policy_set(store, name, out)
+    except (StoreError, PolicyError) as e:
+        _fail(e)
+        return
+    size = sum(f.stat().st_size for f in dest.iterdir()) / 1e6
+    summary = json.loads((dest / "manifest.json").read_text())["summary"]
+    typer.echo(f"wrote {dest} ({size:.1f} MB): {summary}")
+
+
+@app.command()
 def policies(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List the shipped trained policy sets (`diversity rollout NAME --out S.zarr` runs one)."""
     from emulator.learning.policies import list_policy_sets

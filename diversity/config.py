@@ -24,25 +24,36 @@ SCHEDULERS = "in-process (default), 'local' (a Dask LocalCluster) or 'tcp://HOST
 
 
 # Defaults per model, used where the run does not set them (TOML tables and flags win, key by
-# key). myolegs: the walking recipe the ablation chose (benchmarks/walking.py, variant "pd":
-# muscle-length PD actions, termination on the mean body distance, muscle tone at resets,
-# previous action and 5 future frames observed) and its batch: 32 envs, 5 epochs x 4
-# minibatches (half the update cost of 10 x 8 for the same learning at 300k steps).
-# myofullbody: wider networks, fewer envs per seed (each step costs more physics), the same
-# update passes. Budgets stay the learner's defaults: enough to see learning, not to walk.
+# key). myolegs: the walking recipe chosen by measurement (docs/walking.md: benchmarks/walking.py's
+# ablation, then the long runs): muscle-length targets around the reference's own lengths through
+# a stiff PD law (an untrained policy already servos to the walk), termination on the mean body
+# distance, muscle tone at resets, previous action and 5 future frames observed, low initial
+# action noise; 32 envs, 5 epochs x 4 minibatches. myofullbody: wider networks, fewer envs per
+# seed (each step costs more physics), the same update passes. Budgets stay the learner's
+# defaults: enough to see learning; walking takes millions of steps (docs/walking.md).
 _WALK_ENV = {
     "termination_body": "mean",
     "termination_distance_m": 0.15,
     "reset_activation": 0.05,
     "observe_previous_action": True,
     "future_frames": (1, 2, 5, 10, 20),
-    "action_space": "muscle_length",
+    "action_space": "muscle_length_residual",
+    "length_kp": 20.0,
+    "length_kd": 0.5,
+    "length_lead": 3,
+    "length_residual": 0.2,
 }
 MODEL_DEFAULTS = {
     "myolegs": {
         "n_envs": 32,
         "env": _WALK_ENV,
-        "ppo": {"hidden": (256, 256), "epochs": 5, "minibatches": 4, "init_excitation": 0.5},
+        "ppo": {
+            "hidden": (256, 256),
+            "epochs": 5,
+            "minibatches": 4,
+            "init_excitation": 0.5,
+            "init_log_std": -1.0,
+        },
         "qflex": {"hidden": (256, 256)},
     },
     "myofullbody": {

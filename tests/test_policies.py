@@ -66,3 +66,31 @@ def test_policies_command_lists_shipped_sets():
     assert res.exit_code == 0, res.output
     for row in json.loads(res.output):
         assert row["n_seeds"] >= 1 and row["model"] and row["motion"]
+
+
+def test_ship_writes_a_lean_set_with_a_manifest_that_rolls_out_the_same(store, tmp_path):
+    """`diversity ship STORE --name N --out DIR`: lean policy files (no optimiser state, much
+    smaller), a manifest with the recipe and per-seed results, and a rollout of the shipped set
+    gives the run's own numbers."""
+    res = runner.invoke(app, ["ship", str(store), "--name", "tiny-elbow", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    dest = tmp_path / "tiny-elbow"
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["seeds"] == [0, 1, 2, 3] and manifest["model"] == "elbow"
+    assert manifest["run_config"]["seeds"] == [0, 1, 2, 3] and manifest["package_version"]
+    ds = xr.open_zarr(store)
+    for row in manifest["per_seed"]:
+        seed = row["seed"]
+        err = float(ds["joint_angle_error"].sel(seed=seed).mean("time"))
+        assert row["joint_angle_error_deg"] == pytest.approx(err, abs=1e-3)
+        assert row["env_steps"] == int(ds["train_env_steps"].sel(seed=seed).max())
+        assert row["fell"] is False  # the elbow has a welded base: nothing to fall
+    for f in sorted((store / "policies").glob("seed_*.msgpack")):
+        assert (dest / f.name).stat().st_size < 0.6 * f.stat().st_size  # optimiser state left out
+    out = tmp_path / "shipped.zarr"
+    res = runner.invoke(app, ["rollout", str(dest), "--out", str(out), "--cycles", "0.5"])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(xr.open_zarr(out)["activation"].values, ds["activation"].values, atol=1e-5)
+    # shipping into a set that exists is refused, by name
+    res = runner.invoke(app, ["ship", str(store), "--name", "tiny-elbow", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "tiny-elbow" in res.output and "not empty" in res.output

@@ -47,18 +47,29 @@ def policy_path(directory: str | Path, seed: int) -> Path:
     return Path(directory) / f"seed_{int(seed):04d}.msgpack"
 
 
+# learner-state fields a rollout never reads (optimiser moments, target networks): a lean policy
+# file leaves them out, which makes it about a third of the size; loading fills them from a
+# freshly initialised learner (training cannot continue from a lean file)
+_NOT_FOR_ROLLOUTS = ("opt_state", "opt_actor", "opt_critic", "opt_velocity", "opt_alpha", "target_critic")
+
+
 def save_policy(
-    directory: str | Path, seed: int, agent, config, curves: dict | None = None, meta=None
+    directory: str | Path, seed: int, agent, config, curves: dict | None = None, meta=None, lean: bool = False
 ) -> Path:
     """Write one seed's learner state ``agent`` (no seed axis) trained with ``config`` (a
-    :class:`~emulator.learning.train.TrainConfig`) atomically to ``directory/seed_NNNN.msgpack``."""
+    :class:`~emulator.learning.train.TrainConfig`) atomically to ``directory/seed_NNNN.msgpack``;
+    ``lean`` leaves out what a rollout does not need (shipped sets)."""
     path = policy_path(directory, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state = serialization.to_state_dict(jax.tree_util.tree_map(np.asarray, agent))
+    if lean:
+        state = {k: v for k, v in state.items() if k not in _NOT_FOR_ROLLOUTS}
     payload = {
         "format": POLICY_FORMAT,
         "seed": int(seed),
         "config": config.to_json(),
-        "agent": serialization.to_state_dict(jax.tree_util.tree_map(np.asarray, agent)),
+        "lean": bool(lean),
+        "agent": state,
         "curves": {k: np.asarray(v) for k, v in (curves or {}).items()},
         "meta": json.dumps(meta or {}, default=float),
     }
@@ -128,10 +139,14 @@ def load_policy_set(directory: str | Path, trainer=None) -> tuple[PolicySet, obj
         raise PolicyError(f"{files[0]}: unusable training configuration: {e}") from None
     trainer = trainer or Trainer(config)
     template = jax.tree_util.tree_map(lambda x: x[0], trainer.init_state(seed_keys([0])).agent)
+    full = serialization.to_state_dict(template)
     agents = []
     for f, p in payloads:
+        state = p["agent"]
+        if p.get("lean") and isinstance(state, dict):  # the fields left out come from the template
+            state = {**{k: v for k, v in full.items() if k in _NOT_FOR_ROLLOUTS}, **state}
         try:
-            agents.append(serialization.from_state_dict(template, p["agent"]))
+            agents.append(serialization.from_state_dict(template, state))
         except (ValueError, KeyError, TypeError) as e:
             raise PolicyError(f"{f}: learner state does not fit its configuration ({e})") from None
         for a, b in zip(

@@ -1,0 +1,95 @@
+"""Shipping a run's trained policies as a small policy set with a manifest.
+
+``ship_policy_set(STORE, "myolegs-walk")`` copies every completed seed's policy from
+``STORE/policies/`` into ``datasets/policies/myolegs-walk/`` as lean files (what a rollout
+needs: no optimiser state) and writes ``manifest.json``: how the set was made (the run's
+config, the command history, versions) and what each seed reached (env steps, training wall
+time, the rollout's errors, whether it fell). ``diversity rollout myolegs-walk`` then rolls the
+set out with no training.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from emulator.schema import METRICS
+
+from .store import StoreError, completed_seeds, open_checked
+
+__all__ = ["FALL_SINK_M", "ship_policy_set"]
+
+FALL_SINK_M = 0.15  # a seed fell when its root sank this far below the reference root
+
+
+def _per_seed(ds, seed: int) -> dict:
+    one = ds.sel(seed=seed)
+    row = {"seed": int(seed)}
+    for name, (units, _) in METRICS.items():
+        row[f"{name}_{units}"] = round(float(one[name].mean("time")), 3)
+    terminated = bool(one["terminated"].values.any())
+    sink = 0.0
+    if "root_position" in one:
+        sink = float((one["reference_root_position"][:, 2] - one["root_position"][:, 2]).max())
+    row.update(
+        terminated=terminated,
+        max_root_sink_m=round(sink, 3),
+        fell=terminated or sink > FALL_SINK_M,
+        env_steps=int(np.nanmax(one["train_env_steps"].values)),
+        training_wall_time_s=round(float(np.nanmax(one["train_wall_time_s"].values)), 1),
+    )
+    return row
+
+
+def ship_policy_set(store: str | Path, name: str, out_dir: str | Path | None = None) -> Path:
+    """Copy ``store``'s completed seeds' policies into ``out_dir/name`` (default: the shipped
+    sets' directory) as lean policy files with a ``manifest.json``; returns the directory."""
+    import jax
+
+    from emulator.learning.policies import load_policy_set, save_policy, shipped_policies_dir
+
+    store = Path(store)
+    ds = open_checked(store)
+    seeds = completed_seeds(ds)
+    if not seeds:
+        raise StoreError(f"{store}: no completed seeds to ship")
+    pset, _ = load_policy_set(store / "policies")
+    missing = sorted(set(seeds) - set(pset.seeds))
+    if missing:
+        raise StoreError(f"{store}: completed seeds {missing} have no policy file in {store / 'policies'}")
+    dest = Path(out_dir or shipped_policies_dir()) / name
+    if dest.exists() and any(dest.iterdir()):
+        raise StoreError(f"{dest}: exists and is not empty; ship under another name or remove it")
+    index = {s: i for i, s in enumerate(pset.seeds)}
+    for s in seeds:
+        i = index[s]
+        agent = jax.tree_util.tree_map(lambda x, i=i: np.asarray(x)[i], pset.agent)
+        curves = {k: v[i] for k, v in pset.curves.items()}
+        save_policy(dest, s, agent, pset.config, curves, pset.meta[i], lean=True)
+    rows = [_per_seed(ds, s) for s in seeds]
+    err = [r["joint_angle_error_deg"] for r in rows]
+    manifest = {
+        "name": name,
+        "model": ds.attrs.get("model"),
+        "motion": ds.attrs.get("motion"),
+        "summary": (
+            f"{len(seeds)} seeds, {ds.attrs.get('model')} / {ds.attrs.get('motion')}: rollout mean joint-angle "
+            f"error median {np.median(err):.2f} deg (max {np.max(err):.2f}), "
+            f"{sum(r['fell'] for r in rows)} fell over {ds.sizes['time'] * float(ds.attrs.get('control_dt_s', 0.01)):.2f} s"
+        ),
+        "seeds": [int(s) for s in seeds],
+        "per_seed": rows,
+        "run_config": json.loads(ds.attrs.get("config", "{}")),
+        "train_config": json.loads(pset.config.to_json()),
+        "history": ds.attrs.get("history", ""),
+        "package_version": ds.attrs.get("package_version"),
+        "reproducibility": json.loads(ds.attrs.get("reproducibility", "{}")),
+        "source_store": str(store),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": "lean policy files: no optimiser state (rollouts only; training cannot resume from them)",
+    }
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, default=float))
+    return dest
