@@ -233,16 +233,6 @@ def _write_csv(path: Path, header: list[str], table: np.ndarray, comment: str) -
     return path
 
 
-def _write_csv(path: Path, header: list[str], table: np.ndarray, comment: str) -> Path:
-    with open(path, "w", newline="") as f:
-        f.write(comment + "\n")
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(header)
-        for row in table:
-            w.writerow([f"{x:.6g}" for x in row])
-    return path
-
-
 def main(argv: list[str]) -> int:
     what, rest = (argv[0], argv[1:]) if argv else ("motions", [])
     if what == "motions":

@@ -61,12 +61,13 @@ SETTINGS = settings(
 )
 
 
-def _outcome(path: pathlib.Path) -> str:
-    """'ok' or 'refused'; anything else fails the test (the exception propagates)."""
+def _outcome(path: pathlib.Path, reader=read, error=MotionError) -> str:
+    """'ok' or 'refused' (one ``error`` naming the file, on one line); anything else fails the
+    test (the exception propagates)."""
     try:
-        read(path)
+        reader(path)
         return "ok"
-    except MotionError as e:
+    except error as e:
         msg = str(e)
         assert str(path) in msg or path.name in msg, f"message does not name the file: {msg}"
         assert "\n" not in msg.strip(), f"not one line: {msg}"
@@ -223,14 +224,7 @@ def _measured_outcome(kind: str, path: pathlib.Path) -> str:
     """'ok' or 'refused' (one MeasuredError naming the file); anything else fails the test."""
     from diversity.analysis.measured import MeasuredError
 
-    try:
-        _measured_readers()[kind](path)
-        return "ok"
-    except MeasuredError as e:
-        msg = str(e)
-        assert str(path) in msg or path.name in msg, f"message does not name the file: {msg}"
-        assert "\n" not in msg.strip(), f"not one line: {msg}"
-        return "refused"
+    return _outcome(path, _measured_readers()[kind], MeasuredError)
 
 
 @pytest.mark.parametrize("kind", MEASURED)

@@ -114,50 +114,14 @@ def load_motion(
         spec.check_model(model)
         return spec, {"route": "given"}
     p = Path(spec)
-    if p.suffix and p.exists():
-        return _load_file(
-            p, model, point_map=point_map, name=name, start_s=start_s, stop_s=stop_s, up=up, units=units,
-            body_model=body_model, floor=floor, loop=loop, on_range=on_range,
-        )  # fmt: skip
-    if p.suffix or len(p.parts) > 1:
-        raise MotionError(f"{spec}: no such file")
-    return load_demo(str(spec), model), {"route": "shipped demo"}
-
-
-def resolve_motion(spec: str | Path, model: MuscleModel, **options) -> tuple[ReferenceMotion, dict]:
-    """The same as :func:`load_motion` (its earlier name)."""
-    return load_motion(spec, model, **options)
-
-
-def _load_file(
-    path: str | Path,
-    model: MuscleModel,
-    *,
-    point_map: str | Path | PointMap | None = None,
-    name: str | None = None,
-    start_s: float | None = None,
-    stop_s: float | None = None,
-    up: str | None = None,
-    units: str | None = None,
-    body_model: str | Path | None = None,
-    floor: bool | str = True,
-    loop: bool = False,
-    on_range: str = "clip",
-) -> tuple[ReferenceMotion, dict]:
-    """Read any supported motion file and bring it onto ``model``.
-
-    Model-coordinate ``.npz`` files are mapped by joint name, OpenSim coordinates directly, and
-    point files (TRC, C3D, BVH, AMASS) by inverse kinematics. ``start_s``/``stop_s`` select a
-    time window (seconds from the first frame) before retargeting.
-
-    Returns:
-        (motion, report): the report says how the motion was obtained (``route``) and, for
-        points, the retargeting summary (residuals in cm, scale).
-    """
-    data = read(path, up=up, units=units, body_model=body_model)
-    stem = name or Path(path).stem
+    if not (p.suffix and p.exists()):
+        if p.suffix or len(p.parts) > 1:
+            raise MotionError(f"{spec}: no such file")
+        return load_demo(str(spec), model), {"route": "shipped demo"}
+    data = read(p, up=up, units=units, body_model=body_model)
+    stem = name or p.stem
     if isinstance(data, ReferenceMotion):
-        mot = ReferenceMotion.load(path, model)
+        mot = ReferenceMotion.load(p, model)
         if start_s is not None or stop_s is not None:
             mot = mot.between(start_s or 0.0, stop_s if stop_s is not None else np.inf)
         mot = mot.check_ranges(model, on_violation=on_range)
@@ -176,6 +140,11 @@ def _load_file(
     if loop:
         mot = mot.as_cycle(model)
     return mot, {"route": "inverse kinematics", **report.summary()}
+
+
+def resolve_motion(spec: str | Path, model: MuscleModel, **options) -> tuple[ReferenceMotion, dict]:
+    """The same as :func:`load_motion` (its earlier name)."""
+    return load_motion(spec, model, **options)
 
 
 def describe_motion(motion: ReferenceMotion, model: MuscleModel) -> dict:
