@@ -92,11 +92,11 @@ def _prepared(config_json: str):
     from emulator.learning.rollout import rollout_schema
     from emulator.learning.train import Trainer
     from emulator.models import load_model
-    from emulator.motion.sources import resolve_motion
+    from emulator.motion.sources import load_motion
 
     config = RunConfig(**json.loads(config_json))
     model = load_model(config.model)
-    motion, _ = resolve_motion(config.motion, model)
+    motion, _ = load_motion(config.motion, model)
     trainer = Trainer(config.train_config(), model=model, motion=motion)
     schema = rollout_schema(trainer, n_cycles=config.cycles)
     return config, trainer, schema

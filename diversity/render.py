@@ -49,7 +49,7 @@ def render_store(
     from emulator.learning.rollout import reference_qpos
     from emulator.learning.train import TrainConfig
     from emulator.models import load_model
-    from emulator.motion.sources import resolve_motion
+    from emulator.motion.sources import load_motion
     from emulator.simulation.render import Renderer
 
     from .figures import style
@@ -66,7 +66,7 @@ def render_store(
         raise ValueError(
             f"{store}: model {model.name!r} has changed since the store was written (content hash)"
         )
-    motion, _ = resolve_motion(config["motion"], model)
+    motion, _ = load_motion(config["motion"], model)
     train = TrainConfig.from_dict(config["train_resolved"])  # its env config sets the control rate
     q_sim, act = _pose_series(ds, seed, model)
     T = len(q_sim)

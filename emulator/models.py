@@ -253,6 +253,14 @@ class MuscleModel:
     def has_feet(self) -> bool:
         return bool(self.feet)
 
+    @property
+    def free_root_qpos(self) -> int | None:
+        """Where the free root sits in ``qpos`` (3 position values, then a w-x-y-z quaternion);
+        None without a free root. Every layer reads it here."""
+        if self.root_kind != "free":
+            return None
+        return int(self.mj_model.jnt_qposadr[self.mj_model.joint(self.root_joints[0]).id])
+
     def require_feet(self) -> None:
         """Raise :class:`ModelError` unless the model can report ground reaction forces."""
         if not self.feet:

@@ -326,3 +326,14 @@ def test_emg_from_a_real_c3d_file(tmp_path):
     )  # peak-normalised
     with pytest.raises(MeasuredError, match="outside the recording"):
         emg_lib.read_emg(src, cycle_s=(1.0, 60.0))
+
+
+def test_rollouts_shorter_than_a_cycle_skip_the_solution_space_with_a_reason(store):
+    """The session's tiny run rolls out half a cycle: no cycle to compare policies on, so the
+    solution-space analyses say why they are missing instead of failing inside scipy."""
+    from diversity.analysis.report import analyze
+    from diversity.store import open_store
+
+    res = analyze(open_store(store), n_boot=10)
+    assert "shorter than one whole cycle" in res.summary["solution_space"]["skipped"]
+    assert len(res.tables["tracking"]) == 4  # the tracking analysis still covers every seed

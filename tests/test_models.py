@@ -26,6 +26,13 @@ def test_builtin_models_report_named_parts(name, n_muscles, root_kind, has_feet)
     for j in m.tracked_joints:
         assert j.kind in ("hinge", "slide") and j.range[0] <= j.range[1]
     assert m.body_weight_n == pytest.approx(m.mass_kg * 9.81, rel=1e-3)
+    # the free root's place in qpos: its position is the standing pose's pelvis height, z up
+    if root_kind == "free":
+        a = m.free_root_qpos
+        assert 0.8 < m.standing_qpos[a + 2] < 1.2
+        np.testing.assert_allclose(np.linalg.norm(m.standing_qpos[a + 3 : a + 7]), 1.0, atol=1e-6)
+    else:
+        assert m.free_root_qpos is None
 
 
 def test_myolegs_details(myolegs):

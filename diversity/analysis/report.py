@@ -205,7 +205,12 @@ def analyze(
 
     # solution space
     space: dict = {}
-    if ds.sizes["seed"] >= 2:
+    whole = bool(np.isfinite(act.values).all())  # every seed has at least one whole cycle
+    if not whole:
+        space["skipped"] = (
+            "rollouts shorter than one whole cycle: roll out longer (diversity rollout --cycles 2)"
+        )
+    elif ds.sizes["seed"] >= 2:
         space["dispersion"] = solution_space.dispersion_ratio(act.values, kin.values)
         clusters = solution_space.cluster_policies(act.values)
         arrays["cluster_linkage"] = clusters["linkage"]

@@ -32,7 +32,7 @@ from emulator.learning.agents import qflex as qflex_lib
 from emulator.learning.rewards import REWARDS, AddConfig, ExpConfig, make_reward
 from emulator.models import MuscleModel, load_model
 from emulator.motion.reference import ReferenceMotion
-from emulator.motion.sources import resolve_motion
+from emulator.motion.sources import load_motion
 from emulator.schema import CURVE_NAMES
 from emulator.simulation.env import EnvConfig, TrackingEnv
 from emulator.simulation.physics import make_physics
@@ -151,9 +151,7 @@ class Trainer:
     ):
         self.config = config
         self.model = model or (env.model if env is not None else load_model(config.model))
-        self.motion = motion or (
-            env.motion if env is not None else resolve_motion(config.motion, self.model)[0]
-        )
+        self.motion = motion or (env.motion if env is not None else load_motion(config.motion, self.model)[0])
         self.motion.check_model(self.model)
         if env is not None and env.config != config.env:
             raise ValueError("the env given to the Trainer has other settings than config.env")

@@ -580,10 +580,7 @@ def _normalise_quats(m: mujoco.MjModel, q: np.ndarray) -> None:
 
 
 def _free_root_adr(model: MuscleModel) -> int | None:
-    m = model.mj_model
-    if model.root_kind == "free":
-        return int(m.jnt_qposadr[m.joint(model.root_joints[0]).id])
-    return None
+    return model.free_root_qpos
 
 
 def _cycle_offset(model: MuscleModel, qpos: np.ndarray) -> np.ndarray:

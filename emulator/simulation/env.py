@@ -184,7 +184,7 @@ def _build_reference(model: MuscleModel, motion: ReferenceMotion, fps: float) ->
         elif mot.loop:
             nxt = q[0].copy()
             if model.root_kind == "free":
-                a = int(m.jnt_qposadr[m.joint(model.root_joints[0]).id])
+                a = model.free_root_qpos
                 nxt[a : a + 2] += offset[:2]
         else:
             nxt = None
@@ -304,11 +304,7 @@ class TrackingEnv:
         jq, jd, ang_mask = self._jq, self._jd, jnp.asarray(self._angular)
         rb, rlin, rang = self._root_b, self._root_lin, self._root_ang
         free = self.model.root_kind == "free"
-        root_q = (
-            int(self.model.mj_model.jnt_qposadr[self.model.mj_model.joint(self.model.root_joints[0]).id])
-            if free
-            else None
-        )
+        root_q = self.model.free_root_qpos if free else None
         cfg = self.config
         fixed = self.fixed_base
         future = tuple(cfg.future_frames)

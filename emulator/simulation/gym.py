@@ -24,7 +24,7 @@ import numpy as np
 
 from emulator.learning.rewards import ExpConfig, exp_reward
 from emulator.models import MuscleModel, load_model
-from emulator.motion.sources import DEFAULT_MOTIONS, resolve_motion
+from emulator.motion.sources import DEFAULT_MOTIONS, load_motion
 from emulator.schema import METRIC_NAMES
 from emulator.simulation.env import EnvConfig, TrackingEnv
 from emulator.simulation.physics import make_physics
@@ -60,7 +60,7 @@ class MuscleTrackingEnv(gymnasium.Env):
             if self.model.name not in DEFAULT_MOTIONS:
                 raise ValueError(f"model {self.model.name!r} has no default motion; pass motion=")
             motion = DEFAULT_MOTIONS[self.model.name]
-        self.motion = resolve_motion(motion, self.model)[0]
+        self.motion = load_motion(motion, self.model)[0]
         known = {f.name for f in dataclasses.fields(EnvConfig)}
         bad = sorted(set(env_options) - known)
         if bad:
