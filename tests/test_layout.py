@@ -99,3 +99,24 @@ def test_the_layers_keep_to_their_side():
             assert not roots & {"xarray", "zarr", "diversity"}, name
         else:
             assert "mujoco" not in roots, name
+
+
+def test_the_module_names_of_earlier_releases_still_import():
+    """Users' code and notebooks written against the flat layout keep working."""
+    import importlib
+
+    from emulator.learning.train import Trainer
+    from emulator.motion.formats.c3d import read_c3d
+    from emulator.motion.retarget import retarget_points
+    from emulator.motion.sources import load_motion
+    from emulator.paths import datasets_dir
+    from emulator.simulation.env import EnvConfig
+
+    old = importlib.import_module
+    assert old("emulator.env").EnvConfig is EnvConfig
+    assert old("emulator.train").Trainer is Trainer
+    assert old("emulator.formats.c3d").read_c3d is read_c3d
+    assert old("emulator.retarget").load_motion is load_motion
+    assert old("emulator.retarget").retarget_points is retarget_points
+    assert old("emulator.demos").datasets_dir is datasets_dir
+    assert old("emulator.agents.ppo").PPOConfig.__module__ == "emulator.learning.agents.ppo"
