@@ -275,11 +275,14 @@ def _run_block(
     def on_iteration(info):
         if progress is not None:
             done = int(info["env_steps"])
-            err = float(np.nanmean(info["curves"]["joint_angle_error_deg"][:, -1]))
+            curves = info["curves"]
+            err = float(np.nanmean(curves["joint_angle_error_deg"][:, -1]))
+            episode = curves["episode_length_s"][:, -1]
             progress.update(
                 steps=(done - int(last["steps"])) * len(block),
                 steps_per_s=float(info["steps_per_s"]),
                 joint_angle_error_deg=err,
+                episode_length_s=float(np.nanmean(episode)) if np.isfinite(episode).any() else float("nan"),
             )
             last["steps"] = done
         if stop is not None and stop.requested:

@@ -17,8 +17,16 @@ class Progress:
     def start(self, *, n_seeds: int, n_done: int, total_steps: int, store: str) -> None:
         """Before training: seeds in the store, already completed, env steps still to run."""
 
-    def update(self, *, steps: int, steps_per_s: float, joint_angle_error_deg: float) -> None:
-        """After each training iteration of a block: env steps done in it (all its seeds)."""
+    def update(
+        self,
+        *,
+        steps: int,
+        steps_per_s: float,
+        joint_angle_error_deg: float,
+        episode_length_s: float = float("nan"),
+    ) -> None:
+        """After each training iteration of a block: env steps done in it (all its seeds), the
+        training joint-angle error and the mean length of the episodes that ended (NaN: none)."""
 
     def resumed(self, steps: int) -> None:
         """A block restarted from a checkpoint: ``steps`` env steps (all its seeds) were done
@@ -49,7 +57,7 @@ class RichProgress(Progress):
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.n_seeds, self.n_done, self.total = n_seeds, n_done, max(total_steps, 1)
-        self.done_steps, self.rate, self.err = 0, 0.0, float("nan")
+        self.done_steps, self.rate, self.err, self.episode = 0, 0.0, float("nan"), float("nan")
         self.resumed_steps = 0  # done before this run (from checkpoints)
         self.t0 = self._last_log = time.perf_counter()
         self._print(f"{store}: {n_seeds} seeds, {n_done} already completed, {total_steps:,} env steps to run")
@@ -70,9 +78,9 @@ class RichProgress(Progress):
                 "train", total=self.total, done=n_done, n=n_seeds, rate=0.0, err=float("nan")
             )
 
-    def update(self, *, steps, steps_per_s, joint_angle_error_deg):
+    def update(self, *, steps, steps_per_s, joint_angle_error_deg, episode_length_s=float("nan")):
         self.done_steps += steps
-        self.rate, self.err = steps_per_s, joint_angle_error_deg
+        self.rate, self.err, self.episode = steps_per_s, joint_angle_error_deg, episode_length_s
         if self._bar is not None:
             self._bar.update(self._task, advance=steps, rate=steps_per_s, err=joint_angle_error_deg)
         elif time.perf_counter() - self._last_log >= self.log_every_s:
@@ -90,9 +98,11 @@ class RichProgress(Progress):
         new = self.done_steps - self.resumed_steps  # this run's steps set the pace
         left = max(self.total - self.done_steps, 0)
         eta = (now - self.t0) * left / new if new > 0 else float("nan")
+        # how long episodes last is what a balance task's learning shows first (falls end them)
+        episode = f"  episode {self.episode:.2f} s" if self.episode == self.episode else ""
         self._print(
             f"seeds {self.n_done}/{self.n_seeds}  {100 * frac:3.0f}%  {self.rate:,.0f} steps/s  "
-            f"joint err {self.err:.2f} deg  elapsed {now - self.t0:.0f} s  ETA {eta:.0f} s"
+            f"joint err {self.err:.2f} deg{episode}  elapsed {now - self.t0:.0f} s  ETA {eta:.0f} s"
         )
 
     def seeds_done(self, seeds, joint_angle_error_deg):

@@ -301,6 +301,9 @@ def test_progress_counts_resumed_steps_as_done_but_not_into_the_eta():
     p.update(steps=100, steps_per_s=10.0, joint_angle_error_deg=3.0)  # ... for 100 new steps
     line = out.getvalue().strip().splitlines()[-1]
     assert " 70%" in line and "ETA 30 s" in line, line  # 300 steps left at 10 steps/s
+    assert "episode" not in line  # no episode ended: nothing to report
+    p.update(steps=100, steps_per_s=10.0, joint_angle_error_deg=3.0, episode_length_s=0.85)
+    assert "episode 0.85 s" in out.getvalue().strip().splitlines()[-1]
 
 
 def test_the_store_names_dims_and_units_come_from_the_one_schema_table(store):
