@@ -7,12 +7,12 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-# {STORE} is the session's two-seed myolegs walking store (tests/conftest.py): the gait notebook
-# reads a walking store as a user would, instead of training another one
+# {STORE} is the session's two-seed myolegs walking store (tests/conftest.py): the gait and
+# solution-space notebooks read it as a user reads theirs; the quickstart trains its own
 SMALL = {
     "01_quickstart.ipynb": "SEEDS = 2\nSTEPS = 512\nSTORE = 'quickstart.zarr'",
     "02_gait_emg_grf.ipynb": "STORE = {STORE!r}\nSEEDS = 2\nSTEPS = 256\nN_BOOT = 50",
-    "03_solution_space.ipynb": "STORE = None\nSEEDS = 3\nSTEPS = 512",
+    "03_solution_space.ipynb": "STORE = {STORE!r}\nSEEDS = 3\nSTEPS = 512",
 }
 
 

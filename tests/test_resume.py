@@ -13,14 +13,14 @@ import xarray as xr
 
 from diversity.store import validate_store
 
-# 4 seeds trained one at a time, 20 iterations each, checkpoints every 4 iterations
+# 3 seeds trained one at a time, 12 iterations each, checkpoints every 3 iterations
 CONFIG = """
-seeds = 4
-steps = 2560
+seeds = 3
+steps = 1536
 n_envs = 4
 cycles = 0.5
 block_size = 1
-checkpoint_every = 4
+checkpoint_every = 3
 [ppo]
 hidden = [32, 32]
 """
@@ -44,8 +44,18 @@ def _seed_files(store, index):
     return out
 
 
-def _start(cmd, log):
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"COLUMNS": "200"})
+def _env(tmp_path):
+    # the three runs share a persistent XLA cache: the second and third do not compile again
+    return os.environ | {
+        "COLUMNS": "200",
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla_cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
+def _start(cmd, log, env):
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def _wait_for(cond, proc, timeout=240):
@@ -64,7 +74,7 @@ def test_sigint_then_kill9_then_resume(tmp_path):
 
     # 1. Ctrl-C after the first seed is written: exit 130, a checkpoint for the seed in flight
     with open(tmp_path / "a.log", "w") as log:
-        a = _start(cmd, log)
+        a = _start(cmd, log, _env(tmp_path))
         _wait_for(lambda: len(_done(store)) >= 1, a)
         a.send_signal(signal.SIGINT)
         assert a.wait(timeout=120) == 130
@@ -72,7 +82,7 @@ def test_sigint_then_kill9_then_resume(tmp_path):
     assert "interrupted" in out_a and "Re-run the same command to resume" in out_a, out_a
     assert validate_store(store) == []
     done_a = _done(store)
-    assert 1 <= len(done_a) < 4
+    assert 1 <= len(done_a) < 3
     assert list((tmp_path / "store.zarr.checkpoints").glob("*.msgpack")), (
         "no checkpoint for the seed in flight"
     )
@@ -81,7 +91,7 @@ def test_sigint_then_kill9_then_resume(tmp_path):
 
     # 2. resume, then kill -9 once it has written one more seed
     with open(tmp_path / "b.log", "w") as log:
-        b = _start(cmd, log)
+        b = _start(cmd, log, _env(tmp_path))
         _wait_for(lambda: len(_done(store)) > len(done_a), b)
         b.kill()
         b.wait()
@@ -90,14 +100,14 @@ def test_sigint_then_kill9_then_resume(tmp_path):
     assert validate_store(store) == []  # a killed run leaves a valid (partial) store
 
     # 3. the same command finishes the store
-    c = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    c = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=_env(tmp_path))
     assert c.returncode == 0, c.stdout + c.stderr
-    assert _done(store) == [0, 1, 2, 3]
+    assert _done(store) == [0, 1, 2]
     for i, files in snapshot.items():  # completed seeds: byte-identical
         assert _seed_files(store, i) == files, f"seed index {i} was rewritten"
     ds = xr.open_zarr(store)
-    assert ds["seed"].values.tolist() == [0, 1, 2, 3] and ds["completed"].values.tolist() == [1, 1, 1, 1]
+    assert ds["seed"].values.tolist() == [0, 1, 2] and ds["completed"].values.tolist() == [1, 1, 1]
     assert not np.isnan(ds["activation"].values).any()
     assert validate_store(store) == []
     assert not (tmp_path / "store.zarr.checkpoints").exists()  # removed once every seed is done
-    assert "4/4 seeds completed" in c.stdout
+    assert "3/3 seeds completed" in c.stdout
