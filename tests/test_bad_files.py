@@ -107,6 +107,37 @@ def test_empty_files_directories_and_missing_paths(tmp_path, suffix):
     assert _outcome(tmp_path / f"missing{suffix}") == "refused"
 
 
+@pytest.fixture(scope="module")
+def amass(tmp_path_factory):
+    """An AMASS-layout pose file (poses, trans, betas, mocap_framerate; 40 frames) and the small
+    SMPL-style body model it is read through (tests/test_formats.py's 4-joint chain)."""
+    from .test_formats import _tiny_body_model
+
+    d = tmp_path_factory.mktemp("amass")
+    bm = d / "model.npz"
+    _tiny_body_model(bm)
+    rng = np.random.default_rng(0)
+    motion = d / "clip_poses.npz"
+    np.savez(motion, poses=rng.normal(0, 0.3, (40, 12)), trans=rng.normal(0, 0.1, (40, 3)),
+             betas=np.array([1.0, 0.0]), gender="neutral", mocap_framerate=120.0)  # fmt: skip
+    return motion.read_bytes(), bm
+
+
+@SETTINGS
+@given(fraction=st.floats(0.0, 1.0, exclude_max=True), blob=st.binary(max_size=512), noise=st.booleans())
+def test_amass_files_cut_or_noisy_are_read_or_refused_by_name(amass, tmp_path, fraction, blob, noise):
+    data, bm = amass
+    cut = int(fraction * len(data))
+    p = tmp_path / "clip_poses.npz"
+    p.write_bytes(data[:cut] + (blob if noise else b""))
+    outcome = _outcome(p, lambda f: read(f, body_model=bm))
+    if not noise:
+        assert outcome == "refused", f"AMASS file cut at byte {cut}/{len(data)} was accepted"
+    empty = tmp_path / "empty_poses.npz"
+    empty.write_bytes(b"")
+    assert _outcome(empty, lambda f: read(f, body_model=bm)) == "refused"
+
+
 @pytest.mark.parametrize(
     "field,value,message",
     [
