@@ -453,6 +453,23 @@ def _run_local(config_json, out, blocks, pending, progress, report) -> None:
             signal.signal(sig, h)
 
 
+def _refuse_thread_workers(client, scheduler: str) -> None:
+    """Two blocks training at once in one process crash it (MuJoCo's rollout threads and XLA
+    are not shared safely), so workers that are threads of one process are refused."""
+    threads_per_pid: dict[int, int] = {}
+    info = client.scheduler_info().get("workers", {})
+    for address, pid in client.run(os.getpid).items():
+        threads_per_pid[pid] = threads_per_pid.get(pid, 0) + int(info.get(address, {}).get("nthreads", 1))
+    shared = {pid: n for pid, n in threads_per_pid.items() if n > 1}
+    if shared:
+        client.close()
+        raise ConfigError(
+            f"scheduler: {scheduler} runs {max(shared.values())} worker threads in one process; blocks "
+            "must train in separate processes (start workers with `dask worker ... --nthreads 1` or "
+            "LocalCluster(processes=True, threads_per_worker=1))"
+        )
+
+
 def _run_dask(config_json, out, blocks, pending, scheduler, progress, report, per_seed) -> None:
     from distributed import Client, LocalCluster, as_completed
 
@@ -465,6 +482,7 @@ def _run_dask(config_json, out, blocks, pending, scheduler, progress, report, pe
         client = Client(cluster)
     else:
         client = Client(scheduler, timeout="20s")
+        _refuse_thread_workers(client, scheduler)
     progress.message(f"dask: {len(blocks)} block tasks on {client.dashboard_link or scheduler}")
     try:
         futures = [

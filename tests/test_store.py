@@ -222,6 +222,21 @@ def test_dask_local_cluster_writes_the_same_store(store, tmp_path):
     assert b.attrs["identity"] == a.attrs["identity"]
 
 
+def test_a_cluster_of_threads_in_one_process_is_refused_before_training(tmp_path):
+    """Worker threads sharing one process would train two blocks at once in it (that crashes
+    MuJoCo/XLA): refused with a message that says what to start instead; no seed is trained."""
+    from distributed import LocalCluster
+
+    out = tmp_path / "threads.zarr"
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", dashboard_address=None
+    ) as cluster:
+        with pytest.raises(ConfigError, match="worker threads in one process"):
+            run(TINY, out, scheduler=cluster.scheduler_address)
+    if out.exists():  # the store template may be there, with no seed in it
+        assert not xr.open_zarr(out)["completed"].values.any()
+
+
 @pytest.mark.mjx
 @pytest.mark.slow  # ~3-6 min on 2 cores: MJX compiles for training and for the rollout
 def test_mjx_backend_run_writes_a_valid_store(tmp_path):
