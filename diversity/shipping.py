@@ -18,6 +18,7 @@ import numpy as np
 
 from emulator.schema import METRICS
 
+from .pipeline import jax_index
 from .store import StoreError, completed_seeds, open_checked
 
 __all__ = ["FALL_SINK_M", "ship_policy_set"]
@@ -47,8 +48,6 @@ def _per_seed(ds, seed: int) -> dict:
 def ship_policy_set(store: str | Path, name: str, out_dir: str | Path | None = None) -> Path:
     """Copy ``store``'s completed seeds' policies into ``out_dir/name`` (default: the shipped
     sets' directory) as lean policy files with a ``manifest.json``; returns the directory."""
-    import jax
-
     from emulator.learning.policies import load_policy_set, save_policy, shipped_policies_dir
 
     store = Path(store)
@@ -66,7 +65,7 @@ def ship_policy_set(store: str | Path, name: str, out_dir: str | Path | None = N
     index = {s: i for i, s in enumerate(pset.seeds)}
     for s in seeds:
         i = index[s]
-        agent = jax.tree_util.tree_map(lambda x, i=i: np.asarray(x)[i], pset.agent)
+        agent = jax_index(pset.agent, i)
         curves = {k: v[i] for k, v in pset.curves.items()}
         save_policy(dest, s, agent, pset.config, curves, pset.meta[i], lean=True)
     rows = [_per_seed(ds, s) for s in seeds]

@@ -14,6 +14,7 @@ from emulator.motion.formats import read
 from emulator.motion.reference import MotionError
 
 from .conftest import DATASETS, FALISSE
+from .test_opensim_trial import _write as _write_sto
 
 BVH = (
     (pathlib.Path(__file__).parent / "test_formats.py")
@@ -211,12 +212,7 @@ def _emg_sto(dest: pathlib.Path) -> pathlib.Path:
     a = read_c3d_analogs(_biomdp_c3d())
     names = [n for n in a.names if n.startswith("EMG")][:6]
     x = np.stack([a.channel(n) for n in names], axis=1)[:1200]
-    t = np.arange(len(x)) / a.fps
-    with open(dest, "w") as f:
-        f.write(f"emg\nversion=1\nnRows={len(t)}\nnColumns={len(names) + 1}\ninDegrees=no\nendheader\n")
-        f.write("\t".join(["time", *names]) + "\n")
-        for ti, row in zip(t, x, strict=True):
-            f.write("\t".join([f"{ti:.5f}", *(f"{v:.6g}" for v in row)]) + "\n")
+    _write_sto(dest, "emg", names, np.arange(len(x)) / a.fps, x)
     return dest
 
 

@@ -4,7 +4,6 @@ analyze`, and files that are not stores through `diversity info`. Each case exit
 message naming the file, no traceback, within 60 s; nothing is written and no store changes.
 (Damaged stores through every command: tests/test_store.py.)"""
 
-import hashlib
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 from diversity.cli import app
 
 from .test_bad_files import MEASURED, SUFFIXES, _biomdp_c3d, _emg_sto, _grf_mot, _sources
+from .test_store import _tree_bytes
 
 KINDS = ("cut", "noise", "empty", "folder", "missing")
 
@@ -33,14 +33,6 @@ def _bad(folder, name: str, data: bytes, kind: str):
     elif kind == "folder":
         p.mkdir()
     return p
-
-
-def _tree(path):
-    return {
-        f.relative_to(path).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
-        for f in sorted(path.rglob("*"))
-        if f.is_file()
-    }
 
 
 def _check(args, bad, out=None):
@@ -88,13 +80,13 @@ def measured_sources(tmp_path_factory):
 
 @pytest.mark.parametrize("kind", MEASURED)
 def test_bad_emg_and_grf_files_through_analyze(legs_store, measured_sources, tmp_path, kind):
-    before = _tree(legs_store)
+    before = _tree_bytes(legs_store)
     out = tmp_path / "analysis"
     flag = "--emg" if kind.startswith("emg") else "--grf"
     for bad_kind in KINDS:
         bad = _bad(tmp_path, kind, measured_sources[kind], bad_kind)
         _check(["analyze", legs_store, "--out", out, flag, bad], bad, out)
-    assert _tree(legs_store) == before
+    assert _tree_bytes(legs_store) == before
 
 
 def test_a_damaged_c3d_through_the_installed_command_exits_2_not_a_signal(tmp_path):

@@ -312,12 +312,16 @@ class TrackingEnv:
         max_steps = self._max_steps
         nu = self.model.n_muscles
 
+        def frame(index):
+            """Control-rate ``index`` -> (frame of one pass, completed passes): cycles wrap, a
+            non-cyclic motion holds its last frame."""
+            if loop:
+                return index % T, index // T
+            return jnp.minimum(index, T - 1), jnp.zeros_like(index)
+
         def ref_at(index):
             """Reference (qpos, qvel, body_pos, body_quat) at control-rate frame ``index``."""
-            if loop:
-                f, k = index % T, index // T
-            else:
-                f, k = jnp.minimum(index, T - 1), jnp.zeros_like(index)
+            f, k = frame(index)
             shift = k[..., None] * offset  # [B, 3]
             qpos = ref_qpos[f]
             if free:
@@ -455,7 +459,7 @@ class TrackingEnv:
         def sense(sig: Signals, index):
             """What a PD action needs: muscle lengths and velocities now and the reference's
             lengths ``length_lead`` steps ahead ``[B, 3 nu]``."""
-            f = (index + lead) % T if loop else jnp.minimum(index + lead, T - 1)
+            f, _ = frame(index + lead)
             return jnp.concatenate(
                 [
                     sig.muscle_length.astype(jnp.float32),

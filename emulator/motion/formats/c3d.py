@@ -101,7 +101,6 @@ def _worker() -> _Worker:
     global _WORKER
     if _WORKER is None or _WORKER.proc.poll() is not None:
         _WORKER = _Worker()
-        atexit.register(_close_worker)
     return _WORKER
 
 
@@ -110,6 +109,9 @@ def _close_worker() -> None:
     if _WORKER is not None:
         _WORKER.close()
         _WORKER = None
+
+
+atexit.register(_close_worker)  # once: a no-op when no worker was started
 
 
 def _serve(read_fd: int, write_fd: int) -> None:
