@@ -88,6 +88,11 @@ VARIANTS: dict[str, tuple[str | None, dict]] = {
             }
         },
     ),  # fmt: skip
+    # slower control on the residual recipe (KINESIS / MASS act at 30 Hz, Exciting Action at
+    # 50 Hz): each action covers more of the gait, an episode is fewer decisions, and the PD
+    # lead keeps ~30-40 ms of look-ahead
+    "res_50hz": ("residual", {"env": {"control_dt": 0.02, "length_lead": 2}}),
+    "res_30hz": ("residual", {"env": {"control_dt": 1 / 30, "length_lead": 1}}),
 }
 ORDER = tuple(VARIANTS)
 

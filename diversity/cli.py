@@ -263,6 +263,12 @@ def run(
     checkpoint_every: int | None = typer.Option(
         None, "--checkpoint-every", help="Iterations between checkpoints, 0 = off [default: 10]."
     ),
+    init_from: str | None = typer.Option(
+        None,
+        "--init-from",
+        help="Continue these policies (a shipped set, a store or a policy directory; same seed "
+        "ids and settings) instead of starting fresh; --steps are the steps added.",
+    ),
     out: str | None = typer.Option(
         None, "--out", help="Store path [default: MODEL-MOTION-ALGO-REWARD.zarr]."
     ),
@@ -291,7 +297,7 @@ def run(
         given = {
             "model": model, "motion": motion, "algo": algo, "reward": reward, "steps": steps,
             "backend": backend, "n_envs": n_envs, "cycles": cycles, "block_size": block_size,
-            "checkpoint_every": checkpoint_every,
+            "checkpoint_every": checkpoint_every, "init_from": init_from,
         }  # fmt: skip
         changes = {k: v for k, v in given.items() if v is not None}
         if seeds is not None and seed_list is not None:

@@ -106,6 +106,13 @@ class RunConfig:
         checkpoint_every: training iterations between checkpoints of a block (0: never).
         train: extra emulator settings by table (``env``, ``ppo``, ``qflex``, ``add``,
             ``exp``), e.g. ``{"ppo": {"hidden": [64, 64]}}``.
+        init_from: a policy set (shipped name, a run's store or a directory of policy files)
+            whose policies of the same seed ids this run continues instead of starting fresh:
+            ``steps`` are then the steps added, and the curves count env steps and wall time on
+            from the set's. The set must have been trained with this run's model, motion,
+            environment, reward and learner settings (only ``steps``, ``n_envs`` and
+            ``backend`` may differ). Lean (shipped) files keep no optimiser moments: Adam
+            restarts from zero, the networks and normaliser carry on. None: from scratch.
     """
 
     model: str | None = None
@@ -120,6 +127,7 @@ class RunConfig:
     block_size: int = 10
     checkpoint_every: int = 10
     train: dict = field(default_factory=dict)
+    init_from: str | None = None
 
     def __post_init__(self):
         learner = _learner_defaults()
@@ -183,11 +191,14 @@ class RunConfig:
     def identity(self) -> dict:
         """Everything that determines the store's numbers: the resolved training config, the
         seeds and the rollout length (not where or how the run executes)."""
-        return {
+        ident = {
             "train": self.train_config().to_dict(),
             "seeds": list(self.seeds),
             "cycles": self.cycles,
         }
+        if self.init_from is not None:  # (absent otherwise: earlier stores keep their identity)
+            ident["init_from"] = self.init_from
+        return ident
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

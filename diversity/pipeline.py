@@ -88,18 +88,99 @@ def default_out(config: RunConfig) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _prepared(config_json: str):
-    from emulator.learning.rollout import rollout_schema
-    from emulator.learning.train import Trainer
+def _trainer(train_json: str):
+    """The emulator's Trainer for one training config: runs that differ only in seeds, rollout
+    length or where they start share it, and with it its compiled programs."""
+    from emulator.learning.train import TrainConfig, Trainer
     from emulator.models import load_model
     from emulator.motion.sources import load_motion
 
+    train = TrainConfig.from_dict(json.loads(train_json))
+    model = load_model(train.model)
+    motion, _ = load_motion(train.motion, model)
+    return Trainer(train, model=model, motion=motion)
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared(config_json: str):
+    from emulator.learning.rollout import rollout_schema
+
     config = RunConfig(**json.loads(config_json))
-    model = load_model(config.model)
-    motion, _ = load_motion(config.motion, model)
-    trainer = Trainer(config.train_config(), model=model, motion=motion)
+    trainer = _trainer(config.train_config().to_json())
     schema = rollout_schema(trainer, n_cycles=config.cycles)
     return config, trainer, schema
+
+
+# learner settings a continued policy may change: how many envs and which physics backend
+# collect its samples, and how many steps are added
+_CONTINUE_MAY_DIFFER = ("total_steps", "n_envs", "backend")
+
+
+def _check_start_set(config: RunConfig) -> Path:
+    """The policy directory ``init_from`` names, checked against the run without building
+    anything: it must share the training settings and hold every seed (else ConfigError
+    naming what differs)."""
+    from emulator.learning.policies import PolicyError, find_policy_set, policy_set_config
+
+    try:
+        source = find_policy_set(config.init_from)
+        theirs = policy_set_config(source).to_dict()
+    except PolicyError as e:
+        raise ConfigError(f"init_from: {e}") from None
+    ours = config.train_config().to_dict()
+    for key in _CONTINUE_MAY_DIFFER:
+        theirs.pop(key, None), ours.pop(key, None)
+    diff = _differences(theirs, ours)
+    if diff:
+        shown = "; ".join(d.replace("in the store", "in the set") for d in diff[:4])
+        raise ConfigError(
+            f"init_from: {source} was trained with other settings ({shown}"
+            f"{'; ...' if len(diff) > 4 else ''}); a run continues a set only with the same ones"
+        )
+    have = {
+        int(f.stem.split("_")[1]) for f in source.glob("seed_*.msgpack") if f.stem.split("_")[1].isdigit()
+    }
+    missing = sorted(set(config.seeds) - have)
+    if missing:
+        raise ConfigError(f"init_from: {source} has no policies for seeds {missing} (it has {sorted(have)})")
+    return source
+
+
+@functools.lru_cache(maxsize=2)
+def _start_set(config_json: str):
+    """(directory, :class:`PolicySet`) of the run's ``init_from``, read with the run's trainer."""
+    from emulator.learning.policies import PolicyError, load_policy_set
+
+    config, trainer, _ = _prepared(config_json)
+    source = _check_start_set(config)
+    try:
+        pset, _ = load_policy_set(source, trainer)
+    except PolicyError as e:
+        raise ConfigError(f"init_from: {e}") from None
+    return source, pset
+
+
+def _start_for(config_json: str, block: list[int]):
+    """The :class:`TrainStart` of ``block`` from the run's ``init_from`` set (None without one)."""
+    from emulator.learning.train import TrainStart
+
+    config, _, _ = _prepared(config_json)
+    if config.init_from is None:
+        return None
+    _, pset = _start_set(config_json)
+    rows = [pset.seeds.index(s) for s in block]
+    agent = jax_index(pset.agent, rows)
+    steps = wall = 0.0
+    for r in rows:
+        meta = pset.meta[r] if r < len(pset.meta) else {}
+        curves = {k: np.asarray(v[r]) for k, v in pset.curves.items()}
+        if "env_steps" in curves and curves["env_steps"].size:
+            steps = max(steps, float(np.nanmax(curves["env_steps"])))
+        else:
+            steps = max(steps, float(meta.get("env_steps") or 0))
+        if "wall_time_s" in curves and curves["wall_time_s"].size:
+            wall = max(wall, float(np.nanmax(curves["wall_time_s"])))
+    return TrainStart(agent, int(steps), wall)
 
 
 def _provenance(config: RunConfig, trainer, schema) -> dict:
@@ -107,7 +188,7 @@ def _provenance(config: RunConfig, trainer, schema) -> dict:
 
     model, motion = trainer.model, trainer.motion
     record = runtime_record(backend=config.backend)
-    return provenance(
+    attrs = provenance(
         model={
             "name": model.name,
             "source": model.source,
@@ -131,6 +212,21 @@ def _provenance(config: RunConfig, trainer, schema) -> dict:
         versions=record["versions"],
         reproducibility=record,
     )
+    if config.init_from is not None:  # the continued set's lineage travels with the store
+        attrs["init_from"] = json.dumps(_start_record(config))
+    return attrs
+
+
+def _start_record(config: RunConfig) -> dict:
+    """What the continued set was: its path, seeds, env steps and manifest summary."""
+    source, pset = _start_set(config.to_json())
+    steps = [m.get("env_steps") for m in pset.meta]
+    return {
+        "source": str(source),
+        "seeds": list(pset.seeds),
+        "env_steps": steps,
+        "manifest_summary": pset.manifest.get("summary", ""),
+    }
 
 
 def _identity(config: RunConfig, trainer) -> dict:
@@ -300,6 +396,7 @@ def _run_block(
         checkpoint=on_checkpoint if config.checkpoint_every else None,
         checkpoint_every=config.checkpoint_every,
         resume=resume,
+        start=_start_for(config_json, block) if resume is None else None,
     )
     # a finished block keeps a final checkpoint until its seeds are written: a crash while
     # rolling out or writing does not retrain
@@ -342,8 +439,8 @@ def _write_seeds(out: Path, seeds, pending, ro, curves: dict, trainer, agent, me
     return errors
 
 
-def jax_index(tree, i: int):
-    """Seed ``i`` of a state with a leading seed axis."""
+def jax_index(tree, i):
+    """Seed ``i`` of a state with a leading seed axis (a list of indices keeps the axis)."""
     import jax
 
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[i], tree)
@@ -387,7 +484,11 @@ def run(
     progress = progress or Progress()
     _check_out(out, force)
     config_json = config.to_json()
+    if config.init_from is not None:
+        _check_start_set(config)  # a missing or mismatched set fails here, before any building
     config, trainer, schema = _prepared(config_json)  # bad model/motion names fail here
+    if config.init_from is not None:
+        _start_set(config_json)  # (unreadable files too), before any writing
     identity = _identity(config, trainer)
     resuming = _open_for_resume(out, identity, force)
     if not resuming:

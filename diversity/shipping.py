@@ -88,7 +88,9 @@ def ship_policy_set(store: str | Path, name: str, out_dir: str | Path | None = N
         "reproducibility": json.loads(ds.attrs.get("reproducibility", "{}")),
         "source_store": str(store),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "files": "lean policy files: no optimiser state (rollouts only; training cannot resume from them)",
+        "init_from": json.loads(ds.attrs.get("init_from", "null")),
+        "files": "lean policy files: no optimiser state (rollouts; `diversity run --init-from` continues "
+        "training them with a fresh optimiser)",
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, default=float))
     return dest

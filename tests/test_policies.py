@@ -102,3 +102,58 @@ def test_ship_writes_a_lean_set_with_a_manifest(store, tmp_path):
     # shipping into a set that exists is refused, by name
     res = runner.invoke(app, ["ship", str(store), "--name", "tiny-elbow", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "tiny-elbow" in res.output and "not empty" in res.output
+
+
+def _actor_distance(a, b) -> float:
+    return float(
+        sum(
+            np.abs(np.asarray(x) - np.asarray(y)).sum()
+            for x, y in zip(
+                jax.tree_util.tree_leaves(a.actor), jax.tree_util.tree_leaves(b.actor), strict=True
+            )
+        )
+    )
+
+
+def test_run_continues_a_policy_set(store, tmp_path):
+    """`diversity run --init-from SET`: each seed carries on from the set's policy of the same id
+    (its networks, not a fresh init), its curves count env steps and wall time on from the
+    set's, the store records where it started, and a set trained otherwise is refused by name."""
+    from diversity.config import ConfigError
+    from diversity.pipeline import run
+    from tests.conftest import TINY_RUN
+
+    out = tmp_path / "continued.zarr"
+    # the same training settings as the set (steps too): the run reuses its compiled programs
+    cfg = TINY_RUN.replace(seeds=(1, 3), init_from=str(store), checkpoint_every=0)
+    report = run(cfg, out)
+    assert report.completed == [1, 3]
+    before, trainer = load_policy_set(find_policy_set(store))
+    after, _ = load_policy_set(find_policy_set(out), trainer)
+    for j, seed in enumerate(after.seeds):
+        i = before.seeds.index(seed)
+        moved = _actor_distance(jax_row(after.agent, j), jax_row(before.agent, i))
+        fresh = _actor_distance(jax_row(before.agent, i), jax_row(before.agent, (i + 1) % 4))
+        assert 0 < moved < 0.2 * fresh  # one more update away from its own policy, not a new one
+        prior_steps = before.curves["env_steps"][i, -1]
+        assert after.curves["env_steps"][j, 0] == prior_steps + 4 * 32
+        assert after.curves["wall_time_s"][j, 0] > before.curves["wall_time_s"][i, -1]
+    record = json.loads(xr.open_zarr(out).attrs["init_from"])
+    assert record["source"] == str(store / "policies") and record["seeds"] == [0, 1, 2, 3]
+
+    # refused before anything is written: other settings (named), seeds the set lacks
+    other = cfg.replace(train={"ppo": {"hidden": [16, 16]}})
+    with pytest.raises(ConfigError, match=r"init_from: .*ppo\.hidden"):
+        run(other, tmp_path / "other.zarr")
+    assert not (tmp_path / "other.zarr").exists()
+    recipe = tmp_path / "continue.toml"
+    recipe.write_text(
+        f'init_from = "{store}"\nseed_list = "2,7"\nsteps = 128\nn_envs = 4\n[ppo]\nhidden = [32, 32]\n'
+    )
+    res = runner.invoke(app, ["run", "--config", str(recipe), "--out", str(tmp_path / "missing.zarr")])
+    assert res.exit_code == 2 and "no policies for seeds [7]" in res.output
+    assert not (tmp_path / "missing.zarr").exists()
+
+
+def jax_row(tree, i):
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[i], tree)

@@ -30,6 +30,7 @@ __all__ = [
     "find_policy_set",
     "list_policy_sets",
     "load_policy_set",
+    "policy_set_config",
     "policy_path",
     "save_policy",
     "shipped_policies_dir",
@@ -49,7 +50,7 @@ def policy_path(directory: str | Path, seed: int) -> Path:
 
 # learner-state fields a rollout never reads (optimiser moments, target networks): a lean policy
 # file leaves them out, which makes it about a third of the size; loading fills them from a
-# freshly initialised learner (training cannot continue from a lean file)
+# freshly initialised learner (training continued from a lean file restarts its optimiser)
 _NOT_FOR_ROLLOUTS = ("opt_state", "opt_actor", "opt_critic", "opt_velocity", "opt_alpha", "target_critic")
 
 
@@ -116,6 +117,21 @@ class PolicySet:
     curves: dict = field(default_factory=dict)
     meta: list[dict] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
+
+
+def policy_set_config(directory: str | Path):
+    """The :class:`~emulator.learning.train.TrainConfig` a policy set was trained with (read
+    from its first file; :func:`load_policy_set` checks that every file agrees)."""
+    from emulator.learning.train import TrainConfig
+
+    directory = Path(directory)
+    files = sorted(directory.glob("seed_*.msgpack"))
+    if not files:
+        raise PolicyError(f"{directory}: no policy files (seed_*.msgpack) in it")
+    try:
+        return TrainConfig.from_dict(json.loads(_read(files[0])["config"]))
+    except (ValueError, TypeError) as e:
+        raise PolicyError(f"{files[0]}: unusable training configuration: {e}") from None
 
 
 def load_policy_set(directory: str | Path, trainer=None) -> tuple[PolicySet, object]:

@@ -37,7 +37,7 @@ from emulator.schema import CURVE_NAMES
 from emulator.simulation.env import EnvConfig, TrackingEnv
 from emulator.simulation.physics import make_physics
 
-__all__ = ["CURVE_NAMES", "TrainConfig", "TrainResult", "Trainer", "make_train", "seed_keys"]
+__all__ = ["CURVE_NAMES", "TrainConfig", "TrainResult", "TrainStart", "Trainer", "make_train", "seed_keys"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,16 @@ class TrainConfig:
                 v = sub[k](**{kk: tuple(vv) if isinstance(vv, list) else vv for kk, vv in v.items()})
             kw[k] = v
         return TrainConfig(**kw)
+
+
+class TrainStart(NamedTuple):
+    """Where :meth:`Trainer.train` begins when it continues policies trained before: their
+    learner states (leading seed axis; a lean policy file's optimiser moments start afresh)
+    and the env steps and training wall time they already had, which the curves count on from."""
+
+    agent: tuple
+    env_steps: int
+    wall_time_s: float
 
 
 class TrainResult(NamedTuple):
@@ -264,6 +274,7 @@ class Trainer:
         checkpoint: Callable[[int, TrainResult], None] | None = None,
         checkpoint_every: int = 0,
         resume: tuple[int, TrainResult] | None = None,
+        start: TrainStart | None = None,
     ) -> TrainResult:
         """Train ``S = len(keys)`` independent seeds.
 
@@ -274,6 +285,9 @@ class Trainer:
                 current learner state).
             checkpoint: called every ``checkpoint_every`` iterations with (iteration, state).
             resume: (iteration, state) from a checkpoint to continue from.
+            start: learner states trained elsewhere to begin from instead of fresh ones (a
+                policy set continued in a new run); ignored when ``resume`` is given, whose
+                state already carries on from it.
         """
         c = self.config
         keys = jnp.asarray(keys)
@@ -296,6 +310,10 @@ class Trainer:
             start_iter = 0
             agent, rstate, _ = self.init_state(keys)
             curves = {n: [] for n in CURVE_NAMES}
+            if start is not None:
+                agent = start.agent
+                # a different stream from the first run's, which began at these same keys
+                loop_keys = jax.vmap(lambda kk: jax.random.fold_in(kk, start.env_steps))(loop_keys)
         # the replay buffer (Qflex) is not checkpointed: after a resume it refills
         memory = self._memory_init(jnp.zeros(S))
         starts = np.asarray(self._starts(k_start)).reshape(S * E)
@@ -304,7 +322,15 @@ class Trainer:
         obs = jnp.asarray(obs).reshape(S, E, -1)
         ep_ret = jnp.zeros((S, E))
         t0 = time.perf_counter()
-        done_before = int(np.max(curves["env_steps"][-1])) if curves["env_steps"] else 0
+        # env steps and wall time count on from what the policies had before (a checkpoint's
+        # curves, or the start's totals)
+        if curves["env_steps"]:
+            done_before = int(np.max(curves["env_steps"][-1]))
+            wall_before = float(np.max(curves["wall_time_s"][-1]))
+        elif start is not None:
+            done_before, wall_before = int(start.env_steps), float(start.wall_time_s)
+        else:
+            done_before, wall_before = 0, 0.0
         steps_done = done_before
         for it in range(start_iter, n_iters):
             ks = self._split(loop_keys)
@@ -334,7 +360,7 @@ class Trainer:
             agent, memory, rstate, info = self._update(agent, memory, rstate, batch, obs, k_upd)
             steps_done += per_iter
             wall = time.perf_counter() - t0
-            for n, v in _curve_row(batch, steps_done, wall, env.control_dt).items():
+            for n, v in _curve_row(batch, steps_done, wall_before + wall, env.control_dt).items():
                 curves[n].append(v)
             result = None
             due = checkpoint is not None and checkpoint_every and (it + 1) % checkpoint_every == 0
