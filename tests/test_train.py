@@ -52,6 +52,9 @@ def test_rollout_named_series_checkpoint_resume_and_bitwise_reproducible_seeds(t
         seed_keys([3, 4]), resume=(it, back)
     )
     assert more.curves["reward"].shape == (2, 3)  # two iterations restored, one more trained
+    # the resumed iteration counts env steps and training wall time on from the checkpoint's
+    assert list(more.curves["env_steps"][0]) == [128, 256, 384]
+    assert np.all(np.diff(more.curves["wall_time_s"], axis=1) > 0)
 
     ro = rollout(trainer, res.agent, n_cycles=0.5)
     n = trainer.reference_frames // 2
