@@ -93,6 +93,10 @@ VARIANTS: dict[str, tuple[str | None, dict]] = {
     # lead keeps ~30-40 ms of look-ahead
     "res_50hz": ("residual", {"env": {"control_dt": 0.02, "length_lead": 2}}),
     "res_30hz": ("residual", {"env": {"control_dt": 1 / 30, "length_lead": 1}}),
+    # the same slow policies over a servo run at every physics step (EnvConfig.servo_rate): the
+    # policy decides at 30 / 50 Hz, the PD law corrects at 500 Hz
+    "res_30hz_servo": ("res_30hz", {"env": {"servo_rate": "physics"}}),
+    "res_50hz_servo": ("res_50hz", {"env": {"servo_rate": "physics"}}),
 }
 ORDER = tuple(VARIANTS)
 

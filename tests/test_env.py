@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emulator.motion.reference import MotionError, ReferenceMotion, elbow_flexion_cycle, standing_motion
-from emulator.simulation.env import METRIC_NAMES, EnvConfig, TrackingEnv, delta_names
+from emulator.simulation.env import METRIC_NAMES, SERVO_RATES, EnvConfig, TrackingEnv, delta_names
 from emulator.simulation.physics import make_physics
 
 
@@ -269,6 +269,52 @@ def test_residual_length_actions_servo_to_the_reference_lengths(myolegs):
     )
     with pytest.raises(ValueError, match="length_residual"):
         EnvConfig(length_residual=0.0)
+
+
+def test_physics_rate_servo(elbow, myolegs):
+    """EnvConfig.servo_rate="physics": with one substep it is the held servo (same law, same
+    numbers); under a 30 Hz policy it keeps tracking the walk where the held servo drifts
+    (servo alone, action 0.5: the reference's own lengths), and the store's excitation is the
+    mean of what the substeps applied."""
+    from emulator.motion.sources import load_demo
+
+    dt = float(elbow.mj_model.opt.timestep)
+    runs = {}
+    for rate in SERVO_RATES:
+        cfg = EnvConfig(control_dt=dt, action_space="muscle_length_residual", servo_rate=rate)
+        env = TrackingEnv(elbow, load_demo("elbow_flexion", elbow), make_physics(elbow, "cpu", n_envs=3), cfg)
+        state, _ = env.reset(None, index=np.array([0, 10, 20]))
+        action = np.random.default_rng(0).uniform(0, 1, (3, elbow.n_muscles))
+        for _ in range(20):
+            r = env.step(state, action)
+            state = r.state
+        runs[rate] = r.signals
+    np.testing.assert_allclose(runs["physics"].qpos, runs["control"].qpos, atol=1e-6)
+    np.testing.assert_allclose(runs["physics"].excitation, runs["control"].excitation, atol=1e-5)
+
+    errors = {}
+    for rate in SERVO_RATES:
+        env = _walk_env(myolegs, n=4, control_dt=1 / 30, action_space="muscle_length_residual", length_kp=20.0,
+                        length_kd=0.5, length_lead=1, length_residual=0.2, reset_activation=0.05,
+                        servo_rate=rate)  # fmt: skip
+        state, _ = env.reset(None, index=np.array([0, 26, 52, 78]) * env._T // 104)
+        half = np.full((4, myolegs.n_muscles), 0.5)
+        joint = []
+        for _ in range(9):  # 0.3 s, before the unbalanced servo falls
+            before = state
+            r = env.step(state, half)
+            state = r.state
+            joint.append(np.asarray(r.metrics)[:, 0])
+        errors[rate] = float(np.mean(joint))
+        applied, first = np.asarray(r.signals.excitation), np.asarray(env.excitation(before, half))
+        assert applied.min() >= 0 and applied.max() <= 1
+        if rate == "control":  # held: what the first substep got is what was applied
+            np.testing.assert_allclose(applied, first, atol=1e-5)
+        else:  # a mean over 17 substeps that each corrected the last
+            assert np.abs(applied - first).max() > 0.05
+    assert errors["physics"] < 0.7 * errors["control"], errors
+    with pytest.raises(ValueError, match="servo_rate"):
+        EnvConfig(servo_rate="fast")
 
 
 def test_step_autoreset_restarts_ended_environments_from_the_table(myolegs):

@@ -236,3 +236,31 @@ def test_model_mjx_cannot_take_names_the_feature():
     with pytest.raises(ModelError, match=r"myolegs26.*margin/gap not implemented"):
         make_physics(legs26, "mjx", n_envs=1)
     make_physics(legs26, "cpu", n_envs=1)  # native MuJoCo takes it
+
+
+@pytest.mark.mjx
+@pytest.mark.slow  # a second MJX compile of the elbow (~20 s); run with `pytest -m slow -k servo`
+def test_cpu_and_mjx_agree_on_the_physics_rate_servo(elbow, elbow_pair):
+    """The muscle-length PD law run inside the physics step (EnvConfig.servo_rate="physics"):
+    both backends apply the same per-substep excitations and reach the same state."""
+    from emulator.simulation.signals import Servo
+
+    cpu, mjx = elbow_pair
+    lo, hi = elbow.mj_model.actuator_lengthrange.T
+    servo = Servo(20.0, 0.5, hi - lo)
+    state = cpu.layout.pack(np.radians([[0.0, 40.0], [10.0, 60.0], [-20.0, 90.0], [5.0, 20.0]]))
+    sig = cpu.forward(state)
+    rng = np.random.default_rng(2)
+    goals = [lo + rng.uniform(0.3, 0.7, (4, elbow.n_muscles)) * (hi - lo) for _ in range(8)]
+    results = {}
+    for name, phys in (("cpu", cpu), ("mjx", mjx)):
+        s, length, velocity = state, np.asarray(sig.muscle_length), np.asarray(sig.muscle_velocity)
+        excitations = []
+        for goal in goals:
+            s, out = phys.step_servo(s, np.concatenate([length, velocity, goal, goal], axis=1), 5, servo)
+            length, velocity = np.asarray(out.muscle_length), np.asarray(out.muscle_velocity)
+            excitations.append(np.asarray(out.excitation))
+        results[name] = (np.asarray(s), np.stack(excitations))
+    np.testing.assert_allclose(results["mjx"][1], results["cpu"][1], atol=2e-3)
+    np.testing.assert_allclose(results["mjx"][0][:, 1:3], results["cpu"][0][:, 1:3], atol=1e-3)  # qpos
+    assert np.ptp(results["cpu"][1]) > 0.1  # the servo drove the muscles

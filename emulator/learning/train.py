@@ -222,7 +222,7 @@ class Trainer:
             """Exploring policy actions ``[S, E, muscle]`` and the excitations ``[S*E, muscle]``
             they ask for (the env's action space)."""
             action, extras = jax.vmap(agent.act)(state, obs, key)
-            return action, env.excitation_fn(action.reshape(S * E, -1), sensed), extras
+            return action, env.drive_fn(action.reshape(S * E, -1), sensed), extras
 
         def step(state, rstate, sig, index, steps, action, reset_index, ep_ret, key):
             length = seeds(steps + 1)  # control steps of each episode after this one
@@ -341,7 +341,7 @@ class Trainer:
             action, flat_exc, extras = first_act(agent, obs, act_keys[:, 0], sensed)
             records, inputs = [], []
             for t in range(n_steps):
-                phys, sig = env.physics.step(phys, env._to_backend(flat_exc), env.n_substeps)
+                phys, sig = env.advance(phys, flat_exc)
                 inputs.append(dict(extras, obs=obs, action=action))
                 rec, obs, action, flat_exc, extras, index, steps, ep_ret, done, sensed = collect(
                     agent,

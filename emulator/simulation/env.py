@@ -35,7 +35,7 @@ from emulator.models import MuscleModel
 from emulator.motion.reference import ReferenceMotion, _cycle_offset
 from emulator.schema import METRIC_NAMES, METRIC_UNITS
 from emulator.simulation.physics import Physics
-from emulator.simulation.signals import Signals
+from emulator.simulation.signals import Servo, Signals, pd_excitation
 
 __all__ = [
     "METRIC_NAMES",
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 ACTION_SPACES = ("excitation", "muscle_length", "muscle_length_residual")
+SERVO_RATES = ("control", "physics")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,14 @@ class EnvConfig:
             reads the reference lengths (the muscles' activation lag makes 2-3 steps track best).
         length_residual: the largest target change of ``"muscle_length_residual"``, as a
             fraction of each muscle's length range.
+        servo_rate: where the length action spaces' PD law runs. ``"control"``: once per
+            control step, its excitations held over the physics substeps. ``"physics"``: at
+            every physics step, on the lengths and velocities MuJoCo sensed at the step
+            before (its sensors see a step's start), with ``"muscle_length_residual"``'s
+            reference target moving linearly from one control frame's to the next within the
+            step. The store's excitation is then the mean over the substeps. It costs one
+            physics call per substep and keeps the servo fast under a slow policy (measured
+            in docs/walking.md).
     """
 
     control_dt: float = 0.01
@@ -104,8 +113,11 @@ class EnvConfig:
     length_kd: float = 0.5
     length_lead: int = 3
     length_residual: float = 0.25
+    servo_rate: str = "control"
 
     def __post_init__(self):
+        if self.servo_rate not in SERVO_RATES:
+            raise ValueError(f"servo_rate must be one of {SERVO_RATES}, got {self.servo_rate!r}")
         if self.action_space not in ACTION_SPACES:
             raise ValueError(f"action_space must be one of {ACTION_SPACES}, got {self.action_space!r}")
         if self.termination_body not in ("max", "mean"):
@@ -455,32 +467,51 @@ class TrackingEnv:
 
         ref_length = jnp.asarray(R.muscle_length, jnp.float32)
         lead = cfg.length_lead
+        servo = Servo(cfg.length_kp, cfg.length_kd, span)
+        # the PD law inside the physics step: sense() adds the next frame's reference lengths
+        per_substep = cfg.servo_rate == "physics" and cfg.action_space != "excitation"
 
         def sense(sig: Signals, index):
             """What a PD action needs: muscle lengths and velocities now and the reference's
-            lengths ``length_lead`` steps ahead ``[B, 3 nu]``."""
+            lengths ``length_lead`` steps ahead ``[B, 3 nu]`` (with ``servo_rate="physics"``
+            also one step further, ``[B, 4 nu]``)."""
             f, _ = frame(index + lead)
-            return jnp.concatenate(
-                [
-                    sig.muscle_length.astype(jnp.float32),
-                    sig.muscle_velocity.astype(jnp.float32),
-                    ref_length[f],
-                ],
-                axis=-1,
-            )
+            parts = [
+                sig.muscle_length.astype(jnp.float32),
+                sig.muscle_velocity.astype(jnp.float32),
+                ref_length[f],
+            ]
+            if per_substep:
+                parts.append(ref_length[frame(index + lead + 1)[0]])
+            return jnp.concatenate(parts, axis=-1)
 
-        def excitation(action, sensed):
-            """The excitations ``[B, muscle]`` a policy action asks for (see ``action_space``)."""
+        def targets(action, sensed):
+            """The PD law's target lengths ``[B, muscle]`` at the start of the step and, with a
+            physics-rate servo, at its end."""
             action = jnp.clip(action, 0.0, 1.0)
-            if cfg.action_space == "excitation":
-                return action
-            length, velocity = sensed[..., :nu], sensed[..., nu : 2 * nu]
             if cfg.action_space == "muscle_length":
                 target = lo + action * span
-            else:  # around the reference's lengths
-                target = sensed[..., 2 * nu :] + (2.0 * action - 1.0) * cfg.length_residual * span
-            drive = cfg.length_kp * (length - target) / span + cfg.length_kd * velocity / span
-            return jnp.clip(drive, 0.0, 1.0)
+                return target, target
+            offset = (2.0 * action - 1.0) * cfg.length_residual * span  # around the reference's
+            end = sensed[..., 3 * nu :] if per_substep else sensed[..., 2 * nu : 3 * nu]
+            return sensed[..., 2 * nu : 3 * nu] + offset, end + offset
+
+        def excitation(action, sensed):
+            """The excitations ``[B, muscle]`` a policy action asks for now (see ``action_space``;
+            with a physics-rate servo, those of the step's first substep)."""
+            if cfg.action_space == "excitation":
+                return jnp.clip(action, 0.0, 1.0)
+            return pd_excitation(
+                servo, sensed[..., :nu], sensed[..., nu : 2 * nu], targets(action, sensed)[0], jnp
+            )
+
+        def drive(action, sensed):
+            """What the physics step takes for an action: the excitations to hold, or (physics-
+            rate servo) lengths, velocities and the start and end targets ``[B, 4 nu]``."""
+            if not per_substep:
+                return excitation(action, sensed)
+            start, end = targets(action, sensed)
+            return jnp.concatenate([sensed[..., : 2 * nu], start, end], axis=-1)
 
         def initial(index):
             rq, rqd, _, _ = ref_at(index)
@@ -496,6 +527,11 @@ class TrackingEnv:
         self._transition = jax.jit(transition)
         self.excitation_fn = excitation  # pure: (action, sensed) -> excitation
         self._excitation = jax.jit(excitation)
+        self.drive_fn = drive  # pure: (action, sensed) -> what advance() takes
+        self._drive = jax.jit(drive)
+        self._servo = (
+            Servo(cfg.length_kp, cfg.length_kd, np.asarray(span, np.float64)) if per_substep else None
+        )
         self._sense = jax.jit(sense)
         self._obs_dim = (
             2 * nj + 1 + 3 + len(rlin) + len(rang) + 4 * nu + n_future * (nj + 3 + 4) + 2
@@ -546,14 +582,20 @@ class TrackingEnv:
         frames ``reset_index [B]`` (from :meth:`reset_table`, no physics call)."""
         states, table_sig = self.reset_table()
         action = jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
-        exc = self._excitation(action, state.sensed)
-        phys, sig = self.physics.step(state.physics, self._to_backend(exc), self.n_substeps)
+        phys, sig = self.advance(state.physics, self._drive(action, state.sensed))
         reset_index = jnp.asarray(reset_index, dtype=jnp.int32)
         obs, next_obs, d, m, term, trunc, index, steps, act, sensed = self._transition(
             sig, state.index, state.steps, action, reset_index, table_sig
         )
         phys = self.restart(phys, term | trunc, reset_index)
         return Transition(EnvState(phys, index, steps, act, sensed), obs, next_obs, d, m, term, trunc)
+
+    def advance(self, phys, drive):
+        """One control step of physics for ``drive`` (from :attr:`drive_fn`): the excitations
+        held over the substeps, or the muscle-length servo run at every substep."""
+        if self._servo is None:
+            return self.physics.step(phys, self._to_backend(drive), self.n_substeps)
+        return self.physics.step_servo(phys, self._to_backend(drive), self.n_substeps, self._servo)
 
     def restart(self, phys, done, reset_index):
         """``phys [B, nstate]`` with the rows where ``done`` replaced by the reference-state table
@@ -630,8 +672,9 @@ class TrackingEnv:
         """Apply the policy's ``action [B, muscle]`` in [0, 1] for one control step (excitations,
         or target lengths mapped to excitations; ``signals.excitation`` is what was applied)."""
         action = jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
-        exc = self.excitation(state, action)
-        phys, sig = self.physics.step(state.physics, self._to_backend(exc), self.n_substeps)
+        if self.config.action_space != "excitation" and state.sensed is None:
+            raise ValueError("a muscle_length action needs a state from reset() or step()")
+        phys, sig = self.advance(state.physics, self._drive(action, state.sensed))
         index = state.index + 1
         steps = state.steps + 1
         obs, d, m, term, trunc = self._post_step(sig, index, steps, action)

@@ -30,7 +30,7 @@ from mujoco import rollout as mj_rollout
 
 from emulator.models import ModelError, MuscleModel, _compile
 from emulator.schema import FOOT_ORDER
-from emulator.simulation.signals import Signals
+from emulator.simulation.signals import Servo, Signals, pd_excitation
 
 __all__ = [
     "BACKENDS",
@@ -100,6 +100,12 @@ class Physics(Protocol):
 
     def step(self, state, ctrl, n_substeps: int = 1) -> tuple[object, Signals]:
         """Advance ``n_substeps`` physics steps holding ``ctrl``; return new state and signals."""
+
+    def step_servo(self, state, drive, n_substeps: int, servo: Servo) -> tuple[object, Signals]:
+        """Advance ``n_substeps`` physics steps, each with the excitations of ``servo``'s PD law
+        on the lengths and velocities sensed at the step before. ``drive [B, 4 muscle]``:
+        lengths and velocities sensed now, the target lengths at the first substep and at the
+        end (in between: linear). Signals carry the mean excitation over the substeps."""
 
     def forward(self, state) -> Signals:
         """Signals at ``state`` without advancing time (zero excitation)."""
@@ -298,6 +304,35 @@ class CpuPhysics:
             return new_state, per
         return new_state, self._signals(new_state, ctrl, out_sd[:, -1])
 
+    def step_servo(self, state, drive, n_substeps: int, servo: Servo):
+        """See :meth:`Physics.step_servo`: one ``mujoco.rollout`` call per substep, the PD law
+        in numpy between them."""
+        state = np.ascontiguousarray(state, dtype=np.float64)
+        b, nu = state.shape[0], self.mj_model.nu
+        drive = np.asarray(drive, dtype=np.float64).reshape(b, 4, nu)
+        length, velocity, start, end = drive[:, 0], drive[:, 1], drive[:, 2], drive[:, 3]
+        sl = self._slices
+        total = np.zeros((b, nu))
+        out_state = np.empty((b, 1, self.layout.nstate))
+        out_sd = np.empty((b, 1, self._nsd))
+        for k in range(n_substeps):
+            w = k / n_substeps
+            ctrl = pd_excitation(servo, length, velocity, (1.0 - w) * start + w * end, np)
+            total += ctrl
+            self._pool.rollout(
+                [self.mj_model] * b,
+                self._datas,
+                state,
+                np.ascontiguousarray(ctrl[:, None, :]),
+                nstep=1,
+                state=out_state,
+                sensordata=out_sd,
+                skip_checks=True,
+            )
+            state = np.ascontiguousarray(out_state[:, 0])
+            length, velocity = out_sd[:, 0, sl["muscle_length"]], out_sd[:, 0, sl["muscle_velocity"]]
+        return state, self._signals(state, total / n_substeps, out_sd[:, 0])
+
     def forward(self, state) -> Signals:
         """Signals at each state (``mj_forward`` per environment; used at resets)."""
         state = np.atleast_2d(np.asarray(state, dtype=np.float64))
@@ -460,12 +495,38 @@ class MjxPhysics:
                 d = jax.lax.fori_loop(0, n_substeps - 1, lambda _, dd: mjx.step(mx, dd), d)
             return pack(d), signals_of(d, ctrl)
 
+        def one_servo_step(state, drive, n_substeps, kp, kd, span):
+            servo = Servo(kp, kd, span)
+            length, velocity, start, end = drive[0], drive[1], drive[2], drive[3]
+
+            def sub(k, d, length, velocity):
+                w = k / n_substeps
+                ctrl = pd_excitation(servo, length, velocity, (1.0 - w) * start + w * end, jnp)
+                d = mjx.step(mx, d.replace(ctrl=ctrl))
+                return d, field(d, "actuator_length"), field(d, "actuator_velocity"), ctrl
+
+            d, length, velocity, total = sub(0, load(state, jnp.zeros(m.nu)), length, velocity)
+            if n_substeps > 1:  # after one step the carry has MJX's own dtypes
+
+                def body(k, carry):
+                    d, length, velocity, total = carry
+                    d, length, velocity, ctrl = sub(k, d, length, velocity)
+                    return d, length, velocity, total + ctrl
+
+                d, length, velocity, total = jax.lax.fori_loop(
+                    1, n_substeps, body, (d, length, velocity, total)
+                )
+            return pack(d), signals_of(d, total / n_substeps)
+
         def one_forward(state):
             d = mjx.forward(mx, load(state, jnp.zeros(m.nu)))
             return signals_of(d, jnp.zeros(m.nu))
 
         self._step = jax.jit(jax.vmap(one_step, in_axes=(0, 0, None)), static_argnums=2)
         self._forward = jax.jit(jax.vmap(one_forward))
+        self._servo_step = jax.jit(
+            jax.vmap(one_servo_step, in_axes=(0, 0, None, None, None, None)), static_argnums=(2, 3, 4)
+        )
         self.step_one = one_step  # un-batched, for callers that vmap/scan themselves
 
     def step(self, state, ctrl, n_substeps: int = 1):
@@ -473,6 +534,17 @@ class MjxPhysics:
 
         with jax.enable_x64(self.x64):
             return self._step(state, ctrl, int(n_substeps))
+
+    def step_servo(self, state, drive, n_substeps: int, servo: Servo):
+        """See :meth:`Physics.step_servo`: the PD law inside the jitted substep loop."""
+        import jax
+        import jax.numpy as jnp
+
+        b = state.shape[0]
+        with jax.enable_x64(self.x64):
+            drive = jnp.reshape(jnp.asarray(drive), (b, 4, self.mj_model.nu))
+            span = jnp.asarray(servo.span, dtype=drive.dtype)
+            return self._servo_step(state, drive, int(n_substeps), float(servo.kp), float(servo.kd), span)
 
     def forward(self, state) -> Signals:
         import jax

@@ -48,3 +48,19 @@ SIGNAL_UNITS: dict[str, str] = {
 
 # the foot order and the rollout tables live in the one schema table
 from emulator.schema import FOOT_ORDER, ROLLOUT_DIMS, ROLLOUT_UNITS  # noqa: E402, F401
+
+
+class Servo(NamedTuple):
+    """The muscle-length PD law's constant gains: ``e = clip(kp (L - L*) / span + kd dL/dt /
+    span, 0, 1)`` (a muscle longer than its target, or lengthening, is excited)."""
+
+    kp: float
+    kd: float
+    span: Array  # [muscle] each muscle's length range (actuator_lengthrange), m
+
+
+def pd_excitation(servo: Servo, length, velocity, target, xp):
+    """The PD law's excitations ``[..., muscle]`` for lengths, velocities and target lengths
+    ``[..., muscle]`` (``xp``: numpy or jax.numpy). The one definition every caller uses."""
+    drive = servo.kp * (length - target) / servo.span + servo.kd * velocity / servo.span
+    return xp.clip(drive, 0.0, 1.0)
