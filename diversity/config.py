@@ -25,13 +25,15 @@ SCHEDULERS = "in-process (default), 'local' (a Dask LocalCluster) or 'tcp://HOST
 
 # Defaults per model, used where the run does not set them (TOML tables and flags win, key by
 # key). myolegs: the walking recipe chosen by measurement (docs/walking.md: benchmarks/walking.py's
-# ablation, then the long runs): muscle-length targets around the reference's own lengths through
-# a stiff PD law (an untrained policy already servos to the walk), termination on the mean body
+# ablation, then the long runs): a 30 Hz policy setting muscle-length targets around the
+# reference's own lengths for a stiff PD law run at every physics step (an untrained policy
+# already servos to the walk; the policy corrects at 30 Hz), termination on the mean body
 # distance, muscle tone at resets, previous action and 5 future frames observed, low initial
 # action noise; 32 envs, 5 epochs x 4 minibatches. myofullbody: wider networks, fewer envs per
 # seed (each step costs more physics), the same update passes. Budgets stay the learner's
 # defaults: enough to see learning; walking takes millions of steps (docs/walking.md).
 _WALK_ENV = {
+    "control_dt": 1 / 30,
     "termination_body": "mean",
     "termination_distance_m": 0.15,
     "reset_activation": 0.05,
@@ -40,8 +42,9 @@ _WALK_ENV = {
     "action_space": "muscle_length_residual",
     "length_kp": 20.0,
     "length_kd": 0.5,
-    "length_lead": 3,
+    "length_lead": 1,
     "length_residual": 0.2,
+    "servo_rate": "physics",
 }
 MODEL_DEFAULTS = {
     "myolegs": {
