@@ -51,6 +51,8 @@ def profile(
     totals: dict[str, float] = {}
     env, collect, first_act = trainer._programs[seeds]
     env.physics.step = _timed(env.physics.step, "physics (mujoco.rollout)", totals)
+    # (a physics-rate servo, EnvConfig.servo_rate, steps through step_servo)
+    env.physics.step_servo = _timed(env.physics.step_servo, "physics (mujoco.rollout)", totals)
     env.restart = _timed(env.restart, "resets (reference-state table)", totals)
     trainer._programs[seeds] = (
         env,
