@@ -363,10 +363,12 @@ def _run_block(
     ckpt = _checkpoint_path(_checkpoint_dir(out), block)
     keys = seed_keys(block)
     resume = load_checkpoint(ckpt, trainer.init_state(keys), trainer.config)
+    start = _start_for(config_json, block)  # a continued set's policies (None: from scratch)
+    before = start.env_steps if start is not None else 0  # steps the policies had before this run
     if resume is not None and progress is not None:
         progress.message(f"{_label(block)}: resuming from checkpoint at iteration {resume[0]}")
-        progress.resumed(int(resume[1].curves["env_steps"][0, -1]) * len(block))
-    last = {"steps": resume[1].curves["env_steps"][0, -1] if resume is not None else 0}
+        progress.resumed((int(resume[1].curves["env_steps"][0, -1]) - before) * len(block))
+    last = {"steps": resume[1].curves["env_steps"][0, -1] if resume is not None else before}
 
     def on_iteration(info):
         if progress is not None:
@@ -396,7 +398,7 @@ def _run_block(
         checkpoint=on_checkpoint if config.checkpoint_every else None,
         checkpoint_every=config.checkpoint_every,
         resume=resume,
-        start=_start_for(config_json, block) if resume is None else None,
+        start=start if resume is None else None,
     )
     # a finished block keeps a final checkpoint until its seeds are written: a crash while
     # rolling out or writing does not retrain

@@ -121,13 +121,24 @@ def test_run_continues_a_policy_set(store, tmp_path):
     set's, the store records where it started, and a set trained otherwise is refused by name."""
     from diversity.config import ConfigError
     from diversity.pipeline import run
+    from diversity.progress import Progress
     from tests.conftest import TINY_RUN
 
     out = tmp_path / "continued.zarr"
     # the same training settings as the set (steps too): the run reuses its compiled programs
     cfg = TINY_RUN.replace(seeds=(1, 3), init_from=str(store), checkpoint_every=0)
-    report = run(cfg, out)
+
+    class Counted(Progress):
+        def start(self, **kw):
+            self.total, self.done = kw["total_steps"], 0
+
+        def update(self, *, steps, **kw):
+            self.done += steps
+
+    progress = Counted()
+    report = run(cfg, out, progress=progress)
     assert report.completed == [1, 3]
+    assert progress.done == progress.total == 2 * 3 * 128  # the added steps, not the set's too
     before, trainer = load_policy_set(find_policy_set(store))
     after, _ = load_policy_set(find_policy_set(out), trainer)
     for j, seed in enumerate(after.seeds):
