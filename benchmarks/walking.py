@@ -13,6 +13,7 @@ below the reference). ``walking_ablation.csv`` and a printed table summarise the
     python benchmarks/walking.py --steps 300000 --seeds 1               # every variant
     python benchmarks/walking.py --variants today fast --steps 200000
     python benchmarks/walking.py --list                                 # what each variant changes
+    python benchmarks/walking.py --model myofullbody --variants res_30hz_servo --steps 50000
     python benchmarks/walking.py --checkpoint RUN.zarr.checkpoints/block_0-1.msgpack
                                           # score a long run's checkpoint while it trains
 """
@@ -148,8 +149,8 @@ def evaluate(trainer: Trainer, agent, cycles: float = 1.0) -> dict:
     }
 
 
-def run_variant(name: str, steps: int, seeds: int, curve_rows: list[dict]) -> dict:
-    cfg = variant_config(name, steps)
+def run_variant(name: str, steps: int, seeds: int, curve_rows: list[dict], model: str = "myolegs") -> dict:
+    cfg = variant_config(name, steps, model=model)
     trainer = Trainer(cfg)
     t0 = time.perf_counter()
 
@@ -178,6 +179,7 @@ def run_variant(name: str, steps: int, seeds: int, curve_rows: list[dict]) -> di
     tail = max(1, c["env_steps"].shape[1] // 10)  # last 10 % of the iterations
     return {
         "variant": name,
+        "model": model,
         "seeds": seeds,
         "steps_per_seed": int(c["env_steps"][0, -1]),
         "wall_s": round(wall, 1),
@@ -243,6 +245,7 @@ def main(argv=None):
     p.add_argument("--variants", nargs="+", default=list(ORDER))
     p.add_argument("--steps", type=int, default=300_000, help="control steps per seed")
     p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--model", default="myolegs", help="myolegs | myofullbody (on its measured walk)")
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--tag", default="", help="suffix of the output file names")
     p.add_argument("--list", action="store_true", help="print each variant's changes and exit")
@@ -264,7 +267,7 @@ def main(argv=None):
     curves: list[dict] = []
     table = []
     for name in args.variants:
-        table.append(run_variant(name, args.steps, args.seeds, curves))
+        table.append(run_variant(name, args.steps, args.seeds, curves, args.model))
         _write(out / f"walking_curves{tag}.csv", curves)
         _write(out / f"walking_ablation{tag}.csv", table)
     print(
