@@ -529,9 +529,8 @@ class TrackingEnv:
         self._excitation = jax.jit(excitation)
         self.drive_fn = drive  # pure: (action, sensed) -> what advance() takes
         self._drive = jax.jit(drive)
-        self._servo = (
-            Servo(cfg.length_kp, cfg.length_kd, np.asarray(span, np.float64)) if per_substep else None
-        )
+        # the physics backends take the same law's gains, with the span as float64 numpy
+        self._servo = servo._replace(span=np.asarray(span, np.float64)) if per_substep else None
         self._sense = jax.jit(sense)
         self._obs_dim = (
             2 * nj + 1 + 3 + len(rlin) + len(rang) + 4 * nu + n_future * (nj + 3 + 4) + 2
@@ -664,17 +663,19 @@ class TrackingEnv:
         ``state`` (the action itself, or the muscle-length PD law; see ``action_space``)."""
         if self.config.action_space == "excitation":
             return jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
-        if state.sensed is None:
+        return self._excitation(jnp.asarray(action, dtype=jnp.float32), self._sensed(state))
+
+    def _sensed(self, state: EnvState):
+        """``state.sensed``, which the length action spaces' PD law needs."""
+        if self.config.action_space != "excitation" and state.sensed is None:
             raise ValueError("a muscle_length action needs a state from reset() or step()")
-        return self._excitation(jnp.asarray(action, dtype=jnp.float32), state.sensed)
+        return state.sensed
 
     def step(self, state: EnvState, action) -> StepResult:
         """Apply the policy's ``action [B, muscle]`` in [0, 1] for one control step (excitations,
         or target lengths mapped to excitations; ``signals.excitation`` is what was applied)."""
         action = jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
-        if self.config.action_space != "excitation" and state.sensed is None:
-            raise ValueError("a muscle_length action needs a state from reset() or step()")
-        phys, sig = self.advance(state.physics, self._drive(action, state.sensed))
+        phys, sig = self.advance(state.physics, self._drive(action, self._sensed(state)))
         index = state.index + 1
         steps = state.steps + 1
         obs, d, m, term, trunc = self._post_step(sig, index, steps, action)
