@@ -587,6 +587,15 @@ def analyze(
 
     con = Console()
     con.print(f"wrote {out}/summary.json and {len(summary['tables'])} tables", highlight=False, markup=False)
+    up = summary["balance"]
+    upright = [r["upright_s"] for r in up["per_seed"]]
+    con.print(
+        f"upright: {up['n_fell']} of {len(upright)} seeds fell over {up['rollout_s']:.2f} s "
+        f"(up for {min(upright):.2f}-{max(upright):.2f} s); cycles compared: {summary['cycles']}, "
+        f"{up['gait_cycles']}",
+        highlight=False,
+        markup=False,
+    )
     for family, res in summary["pca"].items():
         con.print(
             f"PCA {family}: {res['n_components_90']} components for 90 %, {res['n_components_95']} for 95 % "

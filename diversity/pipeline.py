@@ -120,7 +120,7 @@ def _check_start_set(config: RunConfig) -> Path:
     """The policy directory ``init_from`` names, checked against the run without building
     anything: it must share the training settings and hold every seed (else ConfigError
     naming what differs)."""
-    from emulator.learning.policies import PolicyError, find_policy_set, policy_set_config
+    from emulator.learning.policies import PolicyError, find_policy_set, policy_seeds, policy_set_config
 
     try:
         source = find_policy_set(config.init_from)
@@ -137,12 +137,10 @@ def _check_start_set(config: RunConfig) -> Path:
             f"init_from: {source} was trained with other settings ({shown}"
             f"{'; ...' if len(diff) > 4 else ''}); a run continues a set only with the same ones"
         )
-    have = {
-        int(f.stem.split("_")[1]) for f in source.glob("seed_*.msgpack") if f.stem.split("_")[1].isdigit()
-    }
-    missing = sorted(set(config.seeds) - have)
+    have = policy_seeds(source)
+    missing = sorted(set(config.seeds) - set(have))
     if missing:
-        raise ConfigError(f"init_from: {source} has no policies for seeds {missing} (it has {sorted(have)})")
+        raise ConfigError(f"init_from: {source} has no policies for seeds {missing} (it has {have})")
     return source
 
 

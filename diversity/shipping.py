@@ -18,27 +18,25 @@ import numpy as np
 
 from emulator.schema import METRICS
 
+from .analysis.balance import FALL_SINK_M, balance_table, max_root_sink, rollout_s
 from .pipeline import jax_index
 from .store import StoreError, completed_seeds, open_checked
 
 __all__ = ["FALL_SINK_M", "ship_policy_set"]
 
-FALL_SINK_M = 0.15  # a seed fell when its root sank this far below the reference root
 
-
-def _per_seed(ds, seed: int) -> dict:
-    one = ds.sel(seed=seed)
-    row = {"seed": int(seed)}
+def _per_seed(ds, balance: dict) -> dict:
+    """One seed's manifest row: its rollout errors, how long it stayed up (see
+    :func:`~diversity.analysis.balance.balance_table`) and its training budget."""
+    one = ds.sel(seed=balance["seed"])
+    row = {"seed": int(balance["seed"])}
     for name, (units, _) in METRICS.items():
         row[f"{name}_{units}"] = round(float(one[name].mean("time")), 3)
-    terminated = bool(one["terminated"].values.any())
-    sink = 0.0
-    if "root_position" in one:
-        sink = float((one["reference_root_position"][:, 2] - one["root_position"][:, 2]).max())
     row.update(
-        terminated=terminated,
-        max_root_sink_m=round(sink, 3),
-        fell=terminated or sink > FALL_SINK_M,
+        upright_s=round(balance["upright_s"], 3),
+        terminated=bool(balance["terminated"]),
+        max_root_sink_m=round(float(max_root_sink(one)), 3),
+        fell=bool(balance["fell"]),
         env_steps=int(np.nanmax(one["train_env_steps"].values)),
         training_wall_time_s=round(float(np.nanmax(one["train_wall_time_s"].values)), 1),
     )
@@ -68,7 +66,7 @@ def ship_policy_set(store: str | Path, name: str, out_dir: str | Path | None = N
         agent = jax_index(pset.agent, i)
         curves = {k: v[i] for k, v in pset.curves.items()}
         save_policy(dest, s, agent, pset.config, curves, pset.meta[i], lean=True)
-    rows = [_per_seed(ds, s) for s in seeds]
+    rows = [_per_seed(ds, b) for b in balance_table(ds).to_dict(orient="records")]
     err = [r["joint_angle_error_deg"] for r in rows]
     manifest = {
         "name": name,
@@ -77,7 +75,8 @@ def ship_policy_set(store: str | Path, name: str, out_dir: str | Path | None = N
         "summary": (
             f"{len(seeds)} seeds, {ds.attrs.get('model')} / {ds.attrs.get('motion')}: rollout mean joint-angle "
             f"error median {np.median(err):.2f} deg (max {np.max(err):.2f}), "
-            f"{sum(r['fell'] for r in rows)} fell over {ds.sizes['time'] * float(ds.attrs.get('control_dt_s', 0.01)):.2f} s"
+            f"{sum(r['fell'] for r in rows)} fell over {rollout_s(ds):.2f} s "
+            f"(upright median {np.median([r['upright_s'] for r in rows]):.2f} s)"
         ),
         "seeds": [int(s) for s in seeds],
         "per_seed": rows,

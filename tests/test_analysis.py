@@ -335,5 +335,83 @@ def test_rollouts_shorter_than_a_cycle_skip_the_solution_space_with_a_reason(sto
     from diversity.store import open_store
 
     res = analyze(open_store(store), n_boot=10)
-    assert "shorter than one whole cycle" in res.summary["solution_space"]["skipped"]
+    assert "no whole cycle" in res.summary["solution_space"]["skipped"]
     assert len(res.tables["tracking"]) == 4  # the tracking analysis still covers every seed
+
+
+def _walking_root(ds, speed=1.2):
+    """Add a free root to ``ds``: the reference walks along -y at ``speed`` m/s at 0.95 m, every
+    seed on it exactly; nobody terminates."""
+    t = ds["time"].values
+    ref = np.stack([np.zeros_like(t), -speed * t, np.full_like(t, 0.95)], axis=1)
+    n_seeds = ds.sizes["seed"]
+    return ds.assign(
+        reference_root_position=(("time", "axis"), ref),
+        root_position=(("seed", "time", "axis"), np.repeat(ref[None], n_seeds, axis=0)),
+        root_rotation_error=(("seed", "time"), np.zeros((n_seeds, len(t)))),
+        terminated=(("seed", "time"), np.zeros((n_seeds, len(t)), np.int8)),
+    )
+
+
+def test_balance_says_how_long_each_seed_stayed_up_and_which_way_it_fell():
+    """Seed 1 drifts to its left (walking along -y with z up: towards +x) from 1.5 s, its termination test
+    fires at 2.3 s and its root sinks past 15 cm at 2.6 s; the others never leave the reference."""
+    from diversity.analysis.balance import balance_table, upright
+
+    ds, _ = synthetic_store(n_seeds=3)
+    ds = _walking_root(ds)
+    t = ds["time"].values
+    root = ds["root_position"].values.copy()
+    drift = np.clip(t - 1.5, 0, None)
+    root[1, :, 0] += 0.25 * drift  # left of a walker heading -y is +x
+    root[1, :, 1] -= 0.05 * drift  # a little ahead
+    root[1, :, 2] -= np.where(t >= 2.6 - 1e-9, 0.3, 0.0)
+    term = ds["terminated"].values.copy()
+    i = int(np.argmin(np.abs(t - 2.3)))
+    term[1, i:] = 1
+    ds = ds.assign(root_position=(ds["root_position"].dims, root), terminated=(("seed", "time"), term))
+    table = balance_table(ds).set_index("seed")
+    assert table.loc[0, "upright_s"] == pytest.approx(t[-1])  # the whole rollout
+    assert not table.loc[0, "fell"] and np.isnan(table.loc[0, "fall_s"])
+    assert table.loc[1, "upright_s"] == pytest.approx(2.3, abs=1e-9)
+    assert table.loc[1, "fell"] and table.loc[1, "terminated"]
+    assert table.loc[1, "fall_s"] == pytest.approx(2.6)
+    assert table.loc[1, "root_left_cm"] == pytest.approx(100 * 0.25 * 0.8, rel=1e-6)
+    assert table.loc[1, "root_forward_cm"] == pytest.approx(100 * 0.05 * 0.8, rel=1e-6)
+    assert table.loc[1, "root_sink_cm"] == pytest.approx(0.0, abs=1e-9)  # it sank later
+    assert table.loc[1, "joint_angle_error_upright"] == pytest.approx(
+        float(ds["joint_angle_error"].values[1, :i].mean())
+    )
+    masked = upright(ds)
+    assert masked["activation"].sel(seed=1).isel(time=slice(i, None)).isnull().all()
+    assert not masked["activation"].sel(seed=1).isel(time=slice(0, i)).isnull().any()
+    assert not masked["activation"].sel(seed=0).isnull().any()
+    assert (masked["terminated"] == ds["terminated"]).all()  # flags are not data to mask
+
+
+def test_analyze_compares_gait_cycles_only_before_the_fall():
+    """After seed 1's termination its activations saturate and its feet hammer the ground; the
+    cycle means and the GRF comparison are those of the cycles walked before it."""
+    from diversity.analysis.report import analyze
+
+    ds, right = synthetic_store(n_seeds=3, n_cycles=4)
+    ds = _walking_root(ds)
+    t = ds["time"].values
+    i = int(np.argmin(np.abs(t - 2.3)))  # after two whole right cycles (0.1-1.1-2.1)
+    term = ds["terminated"].values.copy()
+    term[1, i:] = 1
+    act = ds["activation"].values.copy()
+    act[1, i:] = 1.0
+    grf = ds["grf"].values.copy()
+    grf[1, i:, :, 2] = np.where(np.arange(len(t) - i) % 40 < 20, 3 * MASS * G, 0.0)[:, None]  # 0.4 s bounces
+    fallen = ds.assign(
+        terminated=(("seed", "time"), term), activation=(ds["activation"].dims, act), grf=(ds["grf"].dims, grf)
+    )
+    res = analyze(fallen, n_boot=20)
+    cut = ds.isel(time=slice(0, i))  # what seed 1 walked
+    expected = gait.gait_cycles(cut, "activation").sel(seed=1).mean("cycle")
+    np.testing.assert_allclose(res.arrays["activation_cycles"].sel(seed=1), expected, atol=1e-9)
+    assert res.summary["balance"]["n_fell"] == 1
+    assert res.table("balance").set_index("seed").loc[1, "upright_s"] == pytest.approx(2.3, abs=1e-9)
+    with_falls = analyze(fallen.drop_vars("terminated"), n_boot=20)  # the same store, falls included
+    assert not np.allclose(with_falls.arrays["activation_cycles"].sel(seed=1), expected, atol=1e-3)

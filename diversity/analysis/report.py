@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import balance, gait, pca, solution_space, tracking
 from . import emg as emg_lib
-from . import gait, pca, solution_space, tracking
 from . import grf as grf_lib
 from . import opensim_trial as ost
 from .measured import MEASURED_FOR_MOTION, MeasuredError, emg_map, measured_set, read_curve_csv, read_emg_map
@@ -148,6 +148,16 @@ def analyze(
 
     track = tracking.tracking_table(ds)
     tables["tracking"] = track
+    staying_up = balance.balance_table(ds)
+    tables["balance"] = staying_up
+    summary["balance"] = {
+        "n_fell": int(staying_up["fell"].sum()),
+        "rollout_s": balance.rollout_s(ds),
+        "per_seed": staying_up.to_dict(orient="records"),
+        "gait_cycles": "before each seed's first termination",
+    }
+    # gait cycles, GRF, EMG and the solution space compare what was walked, not the falls
+    walked = balance.upright(ds)
     tables["tracking_distribution"] = tracking.distribution(track)
     summary["tracking"] = {
         "per_seed": track.drop(columns=["motion", "model"]).to_dict(orient="records"),
@@ -168,8 +178,8 @@ def analyze(
             }
         )
 
-    act, how = cycle_means(ds, "activation")
-    kin, _ = cycle_means(ds, "joint_angle")
+    act, how = cycle_means(walked, "activation")
+    kin, _ = cycle_means(walked, "joint_angle")
     arrays["activation_cycles"] = act
     summary["cycles"] = how
 
@@ -188,8 +198,8 @@ def analyze(
             if key in emg_data.attrs:
                 summary["emg"][f"measured_{key}"] = emg_data.attrs[key]
     if grf_data is not None and "grf" in ds:
-        bw = grf_lib.grf_body_weights(ds).sel(foot="right")
-        sim_grf, _ = cycle_means(ds.assign(grf_bw=bw), "grf_bw")
+        bw = grf_lib.grf_body_weights(walked).sel(foot="right")
+        sim_grf, _ = cycle_means(walked.assign(grf_bw=bw), "grf_bw")
         tables["grf_comparison"] = grf_lib.grf_comparison(sim_grf, grf_data["mean"])
         arrays["grf_simulated"], arrays["grf_measured"] = sim_grf, grf_data["mean"]
         summary["grf"] = {
@@ -208,7 +218,8 @@ def analyze(
     whole = bool(np.isfinite(act.values).all())  # every seed has at least one whole cycle
     if not whole:
         space["skipped"] = (
-            "rollouts shorter than one whole cycle: roll out longer (diversity rollout --cycles 2)"
+            "a seed has no whole cycle before its first termination: roll out longer "
+            "(diversity rollout --cycles 2) or train until the policies stay up"
         )
     elif ds.sizes["seed"] >= 2:
         space["dispersion"] = solution_space.dispersion_ratio(act.values, kin.values)

@@ -32,6 +32,7 @@ __all__ = [
     "load_policy_set",
     "policy_set_config",
     "policy_path",
+    "policy_seeds",
     "save_policy",
     "shipped_policies_dir",
 ]
@@ -46,6 +47,12 @@ class PolicyError(Exception):
 
 def policy_path(directory: str | Path, seed: int) -> Path:
     return Path(directory) / f"seed_{int(seed):04d}.msgpack"
+
+
+def policy_seeds(directory: str | Path) -> list[int]:
+    """The seed ids of the policy files in ``directory`` (the inverse of :func:`policy_path`)."""
+    stems = (f.stem.removeprefix("seed_") for f in Path(directory).glob("seed_*.msgpack"))
+    return sorted(int(s) for s in stems if s.isdigit())
 
 
 # learner-state fields a rollout never reads (optimiser moments, target networks): a lean policy
