@@ -16,6 +16,8 @@ below the reference). ``walking_ablation.csv`` and a printed table summarise the
     python benchmarks/walking.py --model myofullbody --variants res_30hz_servo --steps 50000
     python benchmarks/walking.py --checkpoint RUN.zarr.checkpoints/block_0-1.msgpack
                                           # score a long run's checkpoint while it trains
+    python benchmarks/walking.py --score-sets myolegs-walk-stage1 RUN.zarr
+                                          # 1- and 5-cycle scores of policy sets (stages)
 """
 
 from __future__ import annotations
@@ -144,7 +146,9 @@ def evaluate(trainer: Trainer, agent, cycles: float = 1.0) -> dict:
     return {
         "eval_joint_error_deg": np.asarray(upto),
         "eval_joint_error_all_deg": err.mean(axis=1),
-        "survival_s": first * ro.control_dt,
+        # sample k is the end of control step k: a seed whose test fires there was up for k + 1
+        # steps (the store analysis' upright_s); rows written before 2026-12-01 counted k
+        "survival_s": np.minimum(first + 1, n) * ro.control_dt,
         "cycle_s": n * ro.control_dt,
     }
 
@@ -240,6 +244,49 @@ def score_checkpoint(path: Path, curves_csv: Path | None = None, cycles: float =
     return ev
 
 
+def score_sets(sets: list[str], out_csv: Path, cycles: tuple[float, ...] = (1.0, 5.0)) -> list[dict]:
+    """Deterministic rollouts of every seed of each policy set (a store, a policy directory or a
+    shipped name) over each of ``cycles``; one row per set, seed and rollout length, appended to
+    ``out_csv``: the policy's env steps and training time, how long it stayed up and its joint
+    error before it fell. Scoring the stages of one lineage gives its steps-to-error curve."""
+    from emulator.learning.policies import find_policy_set, load_policy_set
+
+    old = list(csv.DictReader(open(out_csv))) if out_csv.is_file() else []
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in sets:
+        pset, trainer = load_policy_set(find_policy_set(name))
+        for n in cycles:
+            ev = evaluate(trainer, pset.agent, n)
+            for i, seed in enumerate(pset.seeds):
+                meta = pset.meta[i] if i < len(pset.meta) else {}
+                wall = pset.curves.get("wall_time_s")
+                rows.append(
+                    {
+                        "set": pset.name,
+                        "seed": seed,
+                        "env_steps": int(meta.get("env_steps") or 0),
+                        "training_wall_time_s": round(float(np.nanmax(wall[i])), 1)
+                        if wall is not None
+                        else "",
+                        "cycles": n,
+                        "rollout_s": round(float(ev["cycle_s"]), 3),
+                        "upright_s": round(float(ev["survival_s"][i]), 3),
+                        "joint_error_upright_deg": round(float(ev["eval_joint_error_deg"][i]), 3),
+                        "joint_error_all_deg": round(float(ev["eval_joint_error_all_deg"][i]), 3),
+                    }
+                )
+            up = ev["survival_s"] >= ev["cycle_s"] - 1e-9
+            print(
+                f"{pset.name}: {n:g} cycles ({ev['cycle_s']:.2f} s): {int(up.sum())} of {len(up)} seeds stay up; "
+                f"joint error before a fall {np.round(ev['eval_joint_error_deg'], 2)} deg, "
+                f"up for {np.round(ev['survival_s'], 2)} s",
+                flush=True,
+            )
+    _write(out_csv, old + rows)
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--variants", nargs="+", default=list(ORDER))
@@ -252,7 +299,17 @@ def main(argv=None):
     p.add_argument("--checkpoint", help="score the policies of a `diversity run` checkpoint and exit")
     p.add_argument("--curves", help="with --checkpoint: write its learning curves here (CSV)")
     p.add_argument("--cycles", type=float, default=1.0, help="with --checkpoint: rollout length in cycles")
+    p.add_argument(
+        "--score-sets",
+        nargs="+",
+        metavar="SET",
+        help="roll out each policy set (store, directory or shipped name) over 1 and 5 cycles, append "
+        "per-seed scores to walking_stages<tag>.csv and exit",
+    )
     args = p.parse_args(argv)
+    if args.score_sets:
+        tag = f"_{args.tag}" if args.tag else ""
+        return score_sets(args.score_sets, Path(args.out) / f"walking_stages{tag}.csv")
     if args.checkpoint:
         return score_checkpoint(
             Path(args.checkpoint), Path(args.curves) if args.curves else None, args.cycles
