@@ -550,6 +550,12 @@ def analyze(
     ),
     max_lag: int = typer.Option(0, "--max-lag", help="Allowed EMG lag, +/- percent of the cycle."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for confidence intervals."),
+    include_falls: bool = typer.Option(
+        False,
+        "--include-falls",
+        help="Cut gait cycles from whole rollouts, falls included [default: only before each seed's "
+        "first termination].",
+    ),
 ):
     """Tracking, PCA, EMG/GRF comparison and solution-space analysis: summary.json + CSV tables.
 
@@ -579,6 +585,7 @@ def analyze(
             emg_cycle_s=window,
             body_mass_kg=body_mass,
             emg_processed=emg_processed,
+            include_falls=include_falls,
         )
     except (StoreError, MeasuredError, ValueError) as e:
         _fail(e)
@@ -592,7 +599,7 @@ def analyze(
     con.print(
         f"upright: {up['n_fell']} of {len(upright)} seeds fell over {up['rollout_s']:.2f} s "
         f"(up for {min(upright):.2f}-{max(upright):.2f} s); cycles compared: {summary['cycles']}, "
-        f"{up['gait_cycles']}",
+        f"{up['gait_cycles']} (seeds {up['cycle_seeds']})",
         highlight=False,
         markup=False,
     )
@@ -615,6 +622,9 @@ def analyze(
             highlight=False,
             markup=False,
         )
+    for part in ("emg", "grf", "solution_space"):
+        if "skipped" in summary.get(part, {}):
+            con.print(f"{part}: skipped: {summary[part]['skipped']}", highlight=False, markup=False)
     d = summary["solution_space"].get("dispersion")
     if d:
         con.print(

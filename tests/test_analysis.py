@@ -335,7 +335,7 @@ def test_rollouts_shorter_than_a_cycle_skip_the_solution_space_with_a_reason(sto
     from diversity.store import open_store
 
     res = analyze(open_store(store), n_boot=10)
-    assert "no whole cycle" in res.summary["solution_space"]["skipped"]
+    assert "no seed has a whole cycle" in res.summary["solution_space"]["skipped"]
     assert len(res.tables["tracking"]) == 4  # the tracking analysis still covers every seed
 
 
@@ -391,7 +391,8 @@ def test_balance_says_how_long_each_seed_stayed_up_and_which_way_it_fell():
 
 def test_analyze_compares_gait_cycles_only_before_the_fall():
     """After seed 1's termination its activations saturate and its feet hammer the ground; the
-    cycle means and the GRF comparison are those of the cycles walked before it."""
+    cycle means and the GRF comparison are those of the cycles walked before it. Seed 2 falls
+    before its first whole cycle: the cycle analyses leave it out and say so."""
     from diversity.analysis.report import analyze
 
     ds, right = synthetic_store(n_seeds=3, n_cycles=4)
@@ -400,18 +401,24 @@ def test_analyze_compares_gait_cycles_only_before_the_fall():
     i = int(np.argmin(np.abs(t - 2.3)))  # after two whole right cycles (0.1-1.1-2.1)
     term = ds["terminated"].values.copy()
     term[1, i:] = 1
+    term[2, int(np.argmin(np.abs(t - 0.5))) :] = 1
     act = ds["activation"].values.copy()
     act[1, i:] = 1.0
     grf = ds["grf"].values.copy()
     grf[1, i:, :, 2] = np.where(np.arange(len(t) - i) % 40 < 20, 3 * MASS * G, 0.0)[:, None]  # 0.4 s bounces
     fallen = ds.assign(
-        terminated=(("seed", "time"), term), activation=(ds["activation"].dims, act), grf=(ds["grf"].dims, grf)
+        terminated=(("seed", "time"), term),
+        activation=(ds["activation"].dims, act),
+        grf=(ds["grf"].dims, grf),
     )
     res = analyze(fallen, n_boot=20)
     cut = ds.isel(time=slice(0, i))  # what seed 1 walked
     expected = gait.gait_cycles(cut, "activation").sel(seed=1).mean("cycle")
     np.testing.assert_allclose(res.arrays["activation_cycles"].sel(seed=1), expected, atol=1e-9)
-    assert res.summary["balance"]["n_fell"] == 1
+    assert res.summary["balance"]["n_fell"] == 2 and res.summary["balance"]["cycle_seeds"] == [0, 1]
+    assert list(res.arrays["activation_cycles"]["seed"].values) == [0, 1]
+    assert set(res.summary["solution_space"]["clusters"]["labels"]) == {"0", "1"}
     assert res.table("balance").set_index("seed").loc[1, "upright_s"] == pytest.approx(2.3, abs=1e-9)
-    with_falls = analyze(fallen.drop_vars("terminated"), n_boot=20)  # the same store, falls included
+    with_falls = analyze(fallen, n_boot=20, include_falls=True)  # the same store, falls included
+    assert list(with_falls.arrays["activation_cycles"]["seed"].values) == [0, 1, 2]
     assert not np.allclose(with_falls.arrays["activation_cycles"].sel(seed=1), expected, atol=1e-3)

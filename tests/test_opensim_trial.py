@@ -110,8 +110,9 @@ def test_channel_names_match_model_muscles(trial):
 
 def test_analyze_takes_an_opensim_trial(legs_store, trial, tmp_path):
     out = tmp_path / "an"
+    # the barely trained seeds fall at once: the file plumbing is tested on whole rollouts
     res = runner.invoke(app, ["analyze", str(legs_store), "--emg", str(trial / "emg.sto"), "--grf",
-                              str(trial / "grf.mot"), "--out", str(out), "--n-boot", "200"])  # fmt: skip
+                              str(trial / "grf.mot"), "--out", str(out), "--n-boot", "200", "--include-falls"])  # fmt: skip
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text())
     emg = summary["emg"]
@@ -121,6 +122,14 @@ def test_analyze_takes_an_opensim_trial(legs_store, trial, tmp_path):
     assert emg["measured_processing"]["band_pass_hz"] == [20.0, 450.0] and emg["measured_n_cycles"] == 3
     comps = {c["direction"] for c in summary["grf"]["components"]}
     assert "vertical" in comps and summary["grf"]["measured_cycles"].startswith("3 gait cycles")
+
+    # analysed as walked (the default), nothing is compared, and it says why
+    res = runner.invoke(app, ["analyze", str(legs_store), "--emg", str(trial / "emg.sto"), "--grf",
+                              str(trial / "grf.mot"), "--out", str(tmp_path / "w"), "--n-boot", "20"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    walked = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert "no seed has a whole cycle before its first termination" in walked["emg"]["skipped"]
+    assert "--include-falls" in walked["grf"]["skipped"] and "emg: skipped" in res.output
 
     res = runner.invoke(app, ["analyze", str(legs_store), "--emg", str(trial / "emg.sto"), "--grf",
                               str(trial / "grf.mot"), "--body-mass", "-3", "--out", str(tmp_path / "b")])  # fmt: skip

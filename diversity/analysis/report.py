@@ -89,6 +89,7 @@ def analyze(
     emg_cycle_s: tuple[float, float] | None = None,
     body_mass_kg: float | None = None,
     emg_processed: bool | None = None,
+    include_falls: bool = False,
 ) -> Analysis:
     """Run the analyses; with ``out_dir``, write ``summary.json`` and the CSV tables there.
 
@@ -96,7 +97,11 @@ def analyze(
     2019 walking EMG and GRF with the model's channel map); ``emg``/``emg_map_file``/``grf``
     override them (``emg`` may be a C3D file: its EMG analog channels over ``emg_cycle_s``; or
     an OpenSim ``.sto``/``.mot``, cut into gait cycles by a ``grf`` ``.mot``'s heel strikes,
-    channels matched to muscles by name unless ``emg_map_file``; see :mod:`.opensim_trial`)."""
+    channels matched to muscles by name unless ``emg_map_file``; see :mod:`.opensim_trial`).
+
+    Gait cycles, EMG, GRF and the solution space use each seed's samples before its first
+    termination and the seeds with a whole cycle there (``summary["balance"]``); with
+    ``include_falls`` the whole rollouts, falls included."""
     ds = tracking.completed(ds)
     if ds.sizes["seed"] == 0:
         raise ValueError("the store has no completed seeds to analyse")
@@ -154,10 +159,12 @@ def analyze(
         "n_fell": int(staying_up["fell"].sum()),
         "rollout_s": balance.rollout_s(ds),
         "per_seed": staying_up.to_dict(orient="records"),
-        "gait_cycles": "before each seed's first termination",
+        "gait_cycles": "whole rollouts, falls included"
+        if include_falls
+        else "before each seed's first termination",
     }
     # gait cycles, GRF, EMG and the solution space compare what was walked, not the falls
-    walked = balance.upright(ds)
+    walked = ds if include_falls else balance.upright(ds)
     tables["tracking_distribution"] = tracking.distribution(track)
     summary["tracking"] = {
         "per_seed": track.drop(columns=["motion", "model"]).to_dict(orient="records"),
@@ -179,11 +186,23 @@ def analyze(
         )
 
     act, how = cycle_means(walked, "activation")
+    # the cycle analyses take the seeds with a whole cycle (before their first termination)
+    whole = np.isfinite(act.values).reshape(act.sizes["seed"], -1).all(axis=1)
+    if whole.any() and not whole.all():
+        walked = walked.isel(seed=np.flatnonzero(whole))
+        act, how = cycle_means(walked, "activation")
     kin, _ = cycle_means(walked, "joint_angle")
+    summary["balance"]["cycle_seeds"] = [int(s) for s in walked["seed"].values] if whole.any() else []
     arrays["activation_cycles"] = act
     summary["cycles"] = how
+    no_cycle = (
+        "no seed has a whole cycle before its first termination: roll out longer (diversity rollout "
+        "--cycles 2), train until the policies stay up, or analyse the falls too (--include-falls)"
+    )
 
-    if emg_data is not None:
+    if emg_data is not None and not whole.any():
+        summary["emg"] = {"skipped": no_cycle}
+    elif emg_data is not None:
         sim = emg_lib.simulated_channels(act.expand_dims(cycle=[0], axis=1), mapping)
         tables["emg_correlation"] = emg_lib.emg_correlation(sim, emg_data["mean"], max_lag_pct, n_boot)
         arrays["emg_simulated"], arrays["emg_measured"] = sim, emg_data["mean"]
@@ -197,7 +216,9 @@ def analyze(
         for key in ("processing", "rate_hz", "cycles", "n_cycles"):
             if key in emg_data.attrs:
                 summary["emg"][f"measured_{key}"] = emg_data.attrs[key]
-    if grf_data is not None and "grf" in ds:
+    if grf_data is not None and "grf" in ds and not whole.any():
+        summary["grf"] = {"skipped": no_cycle}
+    elif grf_data is not None and "grf" in ds:
         bw = grf_lib.grf_body_weights(walked).sel(foot="right")
         sim_grf, _ = cycle_means(walked.assign(grf_bw=bw), "grf_bw")
         tables["grf_comparison"] = grf_lib.grf_comparison(sim_grf, grf_data["mean"])
@@ -215,13 +236,9 @@ def analyze(
 
     # solution space
     space: dict = {}
-    whole = bool(np.isfinite(act.values).all())  # every seed has at least one whole cycle
-    if not whole:
-        space["skipped"] = (
-            "a seed has no whole cycle before its first termination: roll out longer "
-            "(diversity rollout --cycles 2) or train until the policies stay up"
-        )
-    elif ds.sizes["seed"] >= 2:
+    if not whole.any():
+        space["skipped"] = no_cycle
+    elif act.sizes["seed"] >= 2:
         space["dispersion"] = solution_space.dispersion_ratio(act.values, kin.values)
         clusters = solution_space.cluster_policies(act.values)
         arrays["cluster_linkage"] = clusters["linkage"]
@@ -229,7 +246,7 @@ def analyze(
             "n_clusters": clusters["n_clusters"],
             "silhouette": clusters["silhouette"],
             "labels": {
-                str(s): int(label) for s, label in zip(ds["seed"].values, clusters["labels"], strict=True)
+                str(s): int(label) for s, label in zip(act["seed"].values, clusters["labels"], strict=True)
             },
         }
         syn = [solution_space.synergies(a) for a in act.values]
@@ -239,18 +256,18 @@ def analyze(
             for a, b in zip(i, j, strict=True)
         ]
         space["synergies"] = {
-            "k_per_seed": {str(s): x["k"] for s, x in zip(ds["seed"].values, syn, strict=True)},
-            "vaf_per_seed": {str(s): x["vaf"] for s, x in zip(ds["seed"].values, syn, strict=True)},
+            "k_per_seed": {str(s): x["k"] for s, x in zip(act["seed"].values, syn, strict=True)},
+            "vaf_per_seed": {str(s): x["vaf"] for s, x in zip(act["seed"].values, syn, strict=True)},
             "similarity_mean": float(np.mean(sims)),
             "similarity_min": float(np.min(sims)),
         }
         # policies that track equally well: mean joint-angle error within 1.5x the median
-        err = track["joint_angle_error"].to_numpy()
+        err = track.set_index("seed").loc[act["seed"].values, "joint_angle_error"].to_numpy()
         good = err <= 1.5 * np.median(err)
         div = solution_space.diversity_index(act.values[good], list(ds["muscle"].values))
         tables["diversity_index"] = div
         space["diversity_index"] = {
-            "seeds": [int(s) for s in ds["seed"].values[good]],
+            "seeds": [int(s) for s in act["seed"].values[good]],
             "rule": "seeds with mean joint-angle error <= 1.5 x the median",
             "top_muscles": div.head(10).to_dict("records"),
         }
