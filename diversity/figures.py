@@ -264,6 +264,8 @@ def write_figures(ds: xr.Dataset, out_dir: str | Path, fmt: str = "pdf", analysi
         axes = activation_per_seed(arrays["activation_cycles"], cycle_label=label)
         save(axes[0].figure, "activation_per_seed")
         if "cluster_linkage" in arrays:
-            save(policy_dendrogram(arrays["cluster_linkage"], ds["seed"].values).figure, "policy_clusters")
+            # the seeds the cycle analyses took (those with a whole cycle before a fall)
+            seeds = arrays["activation_cycles"]["seed"].values
+            save(policy_dendrogram(arrays["cluster_linkage"], seeds).figure, "policy_clusters")
             save(diversity_index_bar(tables["diversity_index"]).figure, "diversity_index")
     return written

@@ -210,14 +210,21 @@ def build_walking(out_dir: Path | None = None) -> list[Path]:
             f"# EMG envelopes, right leg, mean and SD over trials (arbitrary units); source: {src.name}",
         )
     )
-    # source columns Fore-aft, Vertical, Lateral in % body weight
+    # source columns Fore-aft, Vertical, Lateral in % body weight. "Lateral" is positive
+    # outwards (to the right of the walker for this right foot: its mid-stance force, which
+    # pushes the body towards the midline, is negative, as the same lab's trial GRF_gait_14.mot
+    # has it: right-foot plate, mean ground_force_vz -10 N in stance, z to the right). The
+    # analyses' medio_lateral is positive to the walker's left (diversity.analysis.grf), so it
+    # is -Lateral here.
     order = [list(grf.colheaders).index(c) for c in ("Fore-aft", "Vertical", "Lateral")]
+    sign = np.array([1.0, 1.0, -1.0])
     written.append(
         _write_csv(
             out_dir / "grf.csv",
             ["percent", *GRF_COMPONENTS, *(f"{c}_sd" for c in GRF_COMPONENTS)],
-            np.column_stack([pct, grf.mean[:, order] / 100.0, grf.std[:, order] / 100.0]),
-            f"# GRF, right foot, body weights, mean and SD over trials; source: {src.name}",
+            np.column_stack([pct, sign * grf.mean[:, order] / 100.0, grf.std[:, order] / 100.0]),
+            f"# GRF, right foot, body weights (medio_lateral positive to the walker's left), mean and SD "
+            f"over trials; source: {src.name}",
         )
     )
     return written

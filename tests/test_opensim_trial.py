@@ -145,3 +145,43 @@ def test_bad_trials_are_named(tmp_path):
     _write(back, "emg", ["R_Soleus"], np.array([0.0, 0.001, 0.0005, 0.002, 0.003]), np.zeros((5, 1)))
     with pytest.raises(MeasuredError, match="not increasing at row 2"):
         read_emg_opensim(back)
+
+
+def test_unsided_force_plates_are_told_apart_by_their_centre_of_pressure(tmp_path):
+    """The lab's own trial names its plates ``ground_force_*`` and ``1_ground_force_*``; the
+    first carries the left foot (its heel strike at 3.21 s is where IK has the left hip flexed
+    27 deg, the right extended). The right foot is the one whose pressure lies to the walker's
+    right; its mid-stance medio-lateral force then points medially, as the shipped measured
+    cycle's does (both positive: towards the walker's left)."""
+    from diversity.analysis.measured import measured_set
+
+    from .conftest import FALISSE
+
+    grf = read_grf_opensim(FALISSE / "GRF_gait_14.mot", body_mass_kg=62.0)
+    assert grf["sides"] == {
+        "right": "1_ground_force_v*",
+        "left": "ground_force_v*",
+        "decided_by": "centre of pressure",
+    }
+    assert grf["forward_x"] == 1.0
+    t, right = grf["time"], grf["force"]["right"]
+    stance = right[:, 1] > 50.0  # newtons: the foot is on the plate
+    assert t[stance][0] == pytest.approx(3.761, abs=0.01)  # the right heel strike (IK: right hip flexed)
+    medio_lateral = -grf["forward_x"] * right[stance, 2]  # positive to the walker's left
+    shipped = measured_set("walking")["grf"]["mean"].sel(direction="medio_lateral", percent=slice(15, 45))
+    assert np.mean(medio_lateral) > 0 and float(shipped.mean()) > 0
+
+    # the same trial walked the other way (x and z negated): the same foot is the right one
+    lines = (FALISSE / "GRF_gait_14.mot").read_text().splitlines()
+    head = next(i for i, line in enumerate(lines) if line.strip() == "endheader") + 1
+    names = lines[head].split()
+    flip = [i for i, n in enumerate(names) if n.endswith(("_vx", "_vz", "_px", "_pz"))]
+    rows = []
+    for line in lines[head + 1 :]:
+        v = line.split()
+        rows.append("\t".join(f"{-float(x):.6g}" if i in flip else x for i, x in enumerate(v)))
+    back = tmp_path / "back.mot"
+    back.write_text("\n".join(lines[: head + 1] + rows) + "\n")
+    other = read_grf_opensim(back, body_mass_kg=62.0)
+    assert other["forward_x"] == -1.0 and other["sides"]["right"] == "1_ground_force_v*"
+    np.testing.assert_allclose(other["force"]["right"][:, 1], right[:, 1])

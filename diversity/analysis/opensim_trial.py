@@ -54,21 +54,39 @@ def _table(path) -> tuple[list[str], np.ndarray]:
 def read_grf_opensim(path, body_mass_kg: float | None = None) -> dict:
     """Right/left vertical and horizontal forces (N, y up) from an OpenSim GRF ``.mot``.
 
-    Columns ``ground_force_{r,l}_v{x,y,z}`` (or the older ``ground_force_v*`` /
-    ``1_ground_force_v*`` for right / left). Returns time, per-side ``[time, 3]`` forces in the
-    y-up lab frame and the body weight (N)."""
+    Columns ``ground_force_{r,l}_v{x,y,z}``, or the older per-plate ``ground_force_v*`` /
+    ``1_ground_force_v*``, which name no side: with their centres of pressure
+    (``*_p{x,z}``) the right foot is the one whose pressure lies to the right of the other's
+    (the walking direction along x from how the pressure moves during stance; right = +z when
+    walking +x, OpenSim's frame); without them, the first is taken as the right foot. Returns
+    time, per-side ``[time, 3]`` forces in the y-up lab frame, ``forward_x`` (+1 / -1: the
+    walking direction along x, +1 when it cannot be told), ``sides`` (which columns are which
+    foot, and how that was decided) and the body weight (N)."""
     names, data = _table(path)
     t = data[:, 0]
     col = {n: data[:, i] for i, n in enumerate(names)}
-    sides = {}
+    sides, cop, where = {}, {}, {}
     for side, prefixes in (
-        ("right", ("ground_force_r_v", "ground_force_v")),
-        ("left", ("ground_force_l_v", "1_ground_force_v")),
+        ("right", ("ground_force_r_", "ground_force_")),
+        ("left", ("ground_force_l_", "1_ground_force_")),
     ):
         for p in prefixes:
-            if all(f"{p}{a}" in col for a in "xyz"):
-                sides[side] = np.stack([col[f"{p}{a}"] for a in "xyz"], axis=1)
+            if all(f"{p}v{a}" in col for a in "xyz"):
+                sides[side] = np.stack([col[f"{p}v{a}"] for a in "xyz"], axis=1)
+                where[side] = f"{p}v*"
+                if all(f"{p}p{a}" in col for a in "xz"):
+                    cop[side] = np.stack([col[f"{p}px"], col[f"{p}pz"]], axis=1)
                 break
+    forward_x, how = 1.0, "column names"
+    if len(cop) == 2:
+        forward_x, swap = _sides_from_pressure(sides, cop)
+        if where["right"] == "ground_force_v*":  # the unsided names: the pressure decides
+            how = "centre of pressure"
+            if swap:
+                sides = {"right": sides["left"], "left": sides["right"]}
+                where = {"right": where["left"], "left": where["right"]}
+    elif where.get("right") == "ground_force_v*":
+        how = "assumed: first plate = right foot (no centre of pressure columns)"
     if "right" not in sides:
         raise MeasuredError(
             f"{path}: no right-foot force columns (ground_force_r_vx/vy/vz); has {names[1:8]}"
@@ -88,7 +106,32 @@ def read_grf_opensim(path, body_mass_kg: float | None = None) -> dict:
             raise MeasuredError(
                 f"{path}: mean vertical force {bw:.1f} N is not a body weight; is y up? pass --body-mass"
             )
-    return {"time": t, "force": sides, "body_weight_n": bw, "source": str(path)}
+    return {
+        "time": t,
+        "force": sides,
+        "forward_x": forward_x,
+        "sides": {**where, "decided_by": how},
+        "body_weight_n": bw,
+        "source": str(path),
+    }
+
+
+def _sides_from_pressure(force: dict, cop: dict) -> tuple[float, bool]:
+    """(walking direction along x, whether the 'right' and 'left' columns hold the other
+    foot) from each foot's centre of pressure ``[time, (x, z)]`` while it carries load."""
+    loaded = {k: force[k][:, 1] > 0.2 * max(float(np.max(force[k][:, 1])), 1e-9) for k in force}
+    # the pressure rolls from heel to toe in every stance: along x it moves the walking way
+    roll = 0.0
+    for k, m in loaded.items():
+        idx = np.flatnonzero(m)
+        if len(idx) < 2:
+            continue
+        runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+        roll += sum(cop[k][r[-1], 0] - cop[k][r[0], 0] for r in runs if len(r) > 1)
+    forward_x = 1.0 if roll >= 0 else -1.0
+    z = {k: float(np.mean(cop[k][loaded[k], 1])) if loaded[k].any() else 0.0 for k in cop}
+    # OpenSim's frame is y up: walking +x, the walker's right is +z
+    return forward_x, bool(forward_x * (z["right"] - z["left"]) < 0)
 
 
 def heel_strikes(
@@ -185,10 +228,12 @@ def read_emg_opensim(
 
 def grf_cycles_opensim(grf: dict, cycle_s: tuple[float, float] | None = None) -> xr.Dataset:
     """The right foot's force over the gait cycles, body-weight normalised, in the store's
-    directions: ``anterior_posterior`` (+x of the lab: the trial walks along +x),
-    ``vertical`` (+y) and ``medio_lateral`` (positive to the left: -z in OpenSim's y-up frame)."""
+    directions: ``anterior_posterior`` (along the walking direction, ``grf["forward_x"]`` x),
+    ``vertical`` (+y) and ``medio_lateral`` (positive to the walker's left: -z in OpenSim's
+    y-up frame when walking +x)."""
     f = grf["force"]["right"] / grf["body_weight_n"]
-    comps = np.stack([f[:, 0], f[:, 1], -f[:, 2]], axis=1)
+    fwd = float(grf.get("forward_x", 1.0))
+    comps = np.stack([fwd * f[:, 0], f[:, 1], -fwd * f[:, 2]], axis=1)
     bounds, how = cycle_bounds(grf, cycle_s, grf["time"])
     cyc = _cycles(grf["time"], comps, bounds)
     sd = cyc.std(0) if len(cyc) > 1 else np.full(cyc.shape[1:], np.nan)
