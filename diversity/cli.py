@@ -598,10 +598,15 @@ def analyze(
     upright = [r["upright_s"] for r in up["per_seed"]]
     con.print(
         f"upright: {up['n_fell']} of {len(upright)} seeds fell over {up['rollout_s']:.2f} s "
-        f"(up for {min(upright):.2f}-{max(upright):.2f} s); cycles compared: {summary['cycles']}, "
-        f"{up['gait_cycles']} (seeds {up['cycle_seeds']})",
+        f"(up for {min(upright):.2f}-{max(upright):.2f} s)",
         highlight=False,
         markup=False,
+    )
+    con.print(
+        f"cycles: {summary['cycles']}, {up['gait_cycles']}, seeds {up['cycle_seeds']}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
     )
     for family, res in summary["pca"].items():
         con.print(

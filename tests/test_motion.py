@@ -77,6 +77,22 @@ def test_velocities_slicing_resampling(elbow):
     np.testing.assert_allclose(fast.qpos[::2, j], mot.qpos[:, j], atol=1e-12)
 
 
+def test_a_cycle_resampled_to_a_rate_it_does_not_divide_has_no_jump_at_the_wrap(elbow):
+    """A 2 s cycle at 1/0.034 fps is 58.8 frames: 59 frames spread evenly over the cycle, so the
+    step from the last frame to the next cycle's first is as long as every other step."""
+    mot = elbow_flexion_cycle(elbow, period_s=2.0, low_deg=30, high_deg=100)
+    j = elbow.joint("r_elbow_flex").qpos_index
+    slow = mot.resample(elbow, 1 / 0.034)
+    assert slow.loop and slow.n_frames == 59
+    src_t = np.arange(mot.n_frames + 1) / mot.fps  # the cycle, closed at its first frame
+    src = np.r_[mot.qpos[:, j], mot.qpos[0, j]]
+    step = 2.0 / 59
+    np.testing.assert_allclose(slow.qpos[:, j], np.interp(np.arange(59) * step, src_t, src), atol=1e-12)
+    wrap = np.r_[slow.qpos[:, j], slow.qpos[0, j]]
+    gaps = np.abs(np.diff(wrap))
+    assert gaps[-1] <= 1.05 * np.max(gaps[:-1])  # the wrap moves no further than a normal step
+
+
 def test_as_cycle_closes_the_seam(elbow):
     base = elbow_flexion_cycle(elbow)
     j = elbow.joint("r_elbow_flex").qpos_index

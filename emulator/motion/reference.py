@@ -351,8 +351,16 @@ class ReferenceMotion:
             wrap = _apply_offset(model, self.qpos[0], _cycle_offset(model, self.qpos))
             q = np.vstack([self.qpos, wrap[None]])
         t_end = src_t[-1]
-        m_new = int(np.floor(t_end * fps + 1e-9)) + (0 if self.loop else 1)
-        new_t = np.arange(m_new) / fps
+        if self.loop:
+            # a whole number of frames per cycle, spread evenly over it: a cycle of 1.04 s at
+            # 1/0.034 fps is 31 frames 33.5 ms of motion apart (the cycle plays 1.3 % slower).
+            # Truncating to 30 frames 34 ms apart jumped 54 ms of motion in one step at every
+            # wrap, with a 1.6x reference velocity there.
+            m_new = max(_frames_per_cycle(t_end, fps), 1)
+            new_t = np.arange(m_new) * (t_end / m_new)
+        else:
+            m_new = int(np.floor(t_end * fps + 1e-9)) + 1
+            new_t = np.arange(m_new) / fps
         out = np.empty((m_new, q.shape[1]))
         for c in range(q.shape[1]):
             out[:, c] = np.interp(new_t, src_t, q[:, c])
@@ -437,6 +445,10 @@ class ReferenceMotion:
 
 
 _NPZ_META_KEYS = {"format", "name", "model", "fps", "loop", "source", "meta", "qvel", "joint_names"}
+
+
+def _frames_per_cycle(cycle_s: float, fps: float) -> int:
+    return int(np.round(cycle_s * fps))
 
 
 def _json_default(o):
