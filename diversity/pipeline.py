@@ -204,6 +204,8 @@ def _provenance(config: RunConfig, trainer, schema) -> dict:
             "fps": float(motion.fps),
             "loop": bool(motion.loop),
             "duration_s": float(motion.duration_s),
+            # one pass of the reference as the policy plays it (whole control steps per cycle)
+            "cycle_s": float(trainer.reference_frames * schema.control_dt),
         },
         config=config.to_dict() | {"train_resolved": config.train_config().to_dict()},
         identity=_identity(config, trainer),

@@ -229,6 +229,7 @@ def provenance(
         "motion_fps": motion["fps"],
         "motion_loop": int(motion["loop"]),
         "motion_duration_s": motion["duration_s"],
+        "motion_cycle_s": motion.get("cycle_s", motion["duration_s"]),
         "control_dt_s": model["control_dt"],
         "config": json.dumps(config, sort_keys=True),
         "identity": json.dumps(identity, sort_keys=True),

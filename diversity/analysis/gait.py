@@ -133,7 +133,8 @@ def motion_cycles(ds: xr.Dataset, variable: str) -> xr.DataArray:
     the elbow): ``[seed, cycle, percent, ...]``; one cycle when the motion does not loop."""
     time = ds["time"].values
     dt = float(np.median(np.diff(time)))
-    period = float(ds.attrs.get("motion_duration_s", time[-1] - time[0] + dt))
+    # the cycle as the rollout played it (whole control steps), else the source's length
+    period = float(ds.attrs.get("motion_cycle_s", ds.attrs.get("motion_duration_s", time[-1] - time[0] + dt)))
     if ds.attrs.get("motion_loop", 1):
         starts = np.arange(time[0] - dt, time[-1] + 1e-9, period)
     else:
