@@ -596,18 +596,12 @@ def analyze(
     con.print(f"wrote {out}/summary.json and {len(summary['tables'])} tables", highlight=False, markup=False)
     up = summary["balance"]
     upright = [r["upright_s"] for r in up["per_seed"]]
-    con.print(
+    for line in (
         f"upright: {up['n_fell']} of {len(upright)} seeds fell over {up['rollout_s']:.2f} s "
         f"(up for {min(upright):.2f}-{max(upright):.2f} s)",
-        highlight=False,
-        markup=False,
-    )
-    con.print(
         f"cycles: {summary['cycles']}, {up['gait_cycles']}, seeds {up['cycle_seeds']}",
-        highlight=False,
-        markup=False,
-        soft_wrap=True,
-    )
+    ):
+        con.print(line, highlight=False, markup=False, soft_wrap=True)
     for family, res in summary["pca"].items():
         con.print(
             f"PCA {family}: {res['n_components_90']} components for 90 %, {res['n_components_95']} for 95 % "

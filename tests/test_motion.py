@@ -82,8 +82,9 @@ def test_a_cycle_resampled_to_a_rate_it_does_not_divide_has_no_jump_at_the_wrap(
     step from the last frame to the next cycle's first is as long as every other step."""
     mot = elbow_flexion_cycle(elbow, period_s=2.0, low_deg=30, high_deg=100)
     j = elbow.joint("r_elbow_flex").qpos_index
-    slow = mot.resample(elbow, 1 / 0.034)
+    slow = mot.resample(elbow, 1 / 0.034, whole_cycle=True)
     assert slow.loop and slow.n_frames == 59
+    assert mot.resample(elbow, 1 / 0.034).n_frames == 58  # exact spacing (the build tools'): short last step
     src_t = np.arange(mot.n_frames + 1) / mot.fps  # the cycle, closed at its first frame
     src = np.r_[mot.qpos[:, j], mot.qpos[0, j]]
     step = 2.0 / 59

@@ -340,8 +340,14 @@ class ReferenceMotion:
             qpos=out, qvel=None, name=self.name + "_mirrored", meta=dict(self.meta, mirrored=True)
         )
 
-    def resample(self, model: MuscleModel, fps: float) -> ReferenceMotion:
-        """Resample to ``fps`` by interpolation (quaternions: normalised lerp)."""
+    def resample(self, model: MuscleModel, fps: float, whole_cycle: bool = False) -> ReferenceMotion:
+        """Resample to ``fps`` by interpolation (quaternions: normalised lerp).
+
+        A loop's frames are ``1 / fps`` apart and the cycle ends where the next frame would pass
+        its length (the last step to the wrap is then up to one frame short). With
+        ``whole_cycle`` it gets ``round(length * fps)`` frames spread evenly over the cycle
+        instead: no jump at the wrap, the cycle played up to half a frame slower or faster
+        (what an environment stepping at ``fps`` needs)."""
         if np.isclose(fps, self.fps):
             return self
         n = self.n_frames
@@ -351,15 +357,13 @@ class ReferenceMotion:
             wrap = _apply_offset(model, self.qpos[0], _cycle_offset(model, self.qpos))
             q = np.vstack([self.qpos, wrap[None]])
         t_end = src_t[-1]
-        if self.loop:
-            # a whole number of frames per cycle, spread evenly over it: a cycle of 1.04 s at
-            # 1/0.034 fps is 31 frames 33.5 ms of motion apart (the cycle plays 1.3 % slower).
-            # Truncating to 30 frames 34 ms apart jumped 54 ms of motion in one step at every
-            # wrap, with a 1.6x reference velocity there.
+        if self.loop and whole_cycle:
+            # a cycle of 1.04 s at 1/0.034 fps: 31 frames 33.5 ms of motion apart (1.3 % slower);
+            # 30 frames 34 ms apart jumped 54 ms of motion, at 1.6x the velocity, at every wrap
             m_new = max(_frames_per_cycle(t_end, fps), 1)
             new_t = np.arange(m_new) * (t_end / m_new)
         else:
-            m_new = int(np.floor(t_end * fps + 1e-9)) + 1
+            m_new = int(np.floor(t_end * fps + 1e-9)) + (0 if self.loop else 1)
             new_t = np.arange(m_new) / fps
         out = np.empty((m_new, q.shape[1]))
         for c in range(q.shape[1]):

@@ -181,7 +181,7 @@ class Reference:
 
 def _build_reference(model: MuscleModel, motion: ReferenceMotion, fps: float) -> Reference:
     motion.check_model(model)
-    mot = motion.resample(model, fps)
+    mot = motion.resample(model, fps, whole_cycle=True)  # the env steps through whole cycles
     m = model.mj_model
     q = mot.qpos
     n = q.shape[0]
