@@ -98,7 +98,7 @@ def balance_table(ds: xr.Dataset) -> pd.DataFrame:
         row = {
             "seed": int(seed),
             # sample k is the end of control step k: the rollout starts one step before time[0]
-            "upright_s": float(time[min(i, len(time) - 1)] - (time[0] - dt)),
+            "upright_s": float(time[at] - (time[0] - dt)),
             "terminated": bool(i < len(time)),
         }
         if "joint_angle_error" in ds:

@@ -188,11 +188,12 @@ def analyze(
     act, how = cycle_means(walked, "activation")
     # the cycle analyses take the seeds with a whole cycle (before their first termination)
     whole = np.isfinite(act.values).reshape(act.sizes["seed"], -1).all(axis=1)
-    if whole.any() and not whole.all():
+    has_cycles = bool(whole.any())
+    if has_cycles and not whole.all():
         walked = walked.isel(seed=np.flatnonzero(whole))
         act, how = cycle_means(walked, "activation")
     kin, _ = cycle_means(walked, "joint_angle")
-    summary["balance"]["cycle_seeds"] = [int(s) for s in walked["seed"].values] if whole.any() else []
+    summary["balance"]["cycle_seeds"] = [int(s) for s in walked["seed"].values] if has_cycles else []
     arrays["activation_cycles"] = act
     summary["cycles"] = how
     no_cycle = (
@@ -200,7 +201,7 @@ def analyze(
         "--cycles 2), train until the policies stay up, or analyse the falls too (--include-falls)"
     )
 
-    if emg_data is not None and not whole.any():
+    if emg_data is not None and not has_cycles:
         summary["emg"] = {"skipped": no_cycle}
     elif emg_data is not None:
         sim = emg_lib.simulated_channels(act.expand_dims(cycle=[0], axis=1), mapping)
@@ -216,7 +217,7 @@ def analyze(
         for key in ("processing", "rate_hz", "cycles", "n_cycles"):
             if key in emg_data.attrs:
                 summary["emg"][f"measured_{key}"] = emg_data.attrs[key]
-    if grf_data is not None and "grf" in ds and not whole.any():
+    if grf_data is not None and "grf" in ds and not has_cycles:
         summary["grf"] = {"skipped": no_cycle}
     elif grf_data is not None and "grf" in ds:
         bw = grf_lib.grf_body_weights(walked).sel(foot="right")
@@ -236,7 +237,7 @@ def analyze(
 
     # solution space
     space: dict = {}
-    if not whole.any():
+    if not has_cycles:
         space["skipped"] = no_cycle
     elif act.sizes["seed"] >= 2:
         space["dispersion"] = solution_space.dispersion_ratio(act.values, kin.values)

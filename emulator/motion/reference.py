@@ -360,7 +360,7 @@ class ReferenceMotion:
         if self.loop and whole_cycle:
             # a cycle of 1.04 s at 1/0.034 fps: 31 frames 33.5 ms of motion apart (1.3 % slower);
             # 30 frames 34 ms apart jumped 54 ms of motion, at 1.6x the velocity, at every wrap
-            m_new = max(_frames_per_cycle(t_end, fps), 1)
+            m_new = max(int(np.round(t_end * fps)), 1)
             new_t = np.arange(m_new) * (t_end / m_new)
         else:
             m_new = int(np.floor(t_end * fps + 1e-9)) + (0 if self.loop else 1)
@@ -449,10 +449,6 @@ class ReferenceMotion:
 
 
 _NPZ_META_KEYS = {"format", "name", "model", "fps", "loop", "source", "meta", "qvel", "joint_names"}
-
-
-def _frames_per_cycle(cycle_s: float, fps: float) -> int:
-    return int(np.round(cycle_s * fps))
 
 
 def _json_default(o):
