@@ -112,8 +112,16 @@ def _prepared(config_json: str):
 
 
 # learner settings a continued policy may change: how many envs and which physics backend
-# collect its samples, and how many steps are added
+# collect its samples, how many steps are added, and the learner's schedule (discount, step
+# size, passes, rollout length: none of them shapes the networks or the optimiser's state)
 _CONTINUE_MAY_DIFFER = ("total_steps", "n_envs", "backend")
+_CONTINUE_SCHEDULE = {
+    "ppo": (
+        "learning_rate", "gamma", "gae_lambda", "clip", "value_clip", "entropy_coef", "value_coef",
+        "epochs", "minibatches", "max_grad_norm", "rollout_steps", "n_envs", "total_steps",
+    ),
+    "qflex": ("learning_rate", "gamma", "tau", "steps_per_update", "updates_per_iteration", "n_envs", "total_steps"),
+}  # fmt: skip
 
 
 def _check_start_set(config: RunConfig) -> Path:
@@ -130,6 +138,9 @@ def _check_start_set(config: RunConfig) -> Path:
     ours = config.train_config().to_dict()
     for key in _CONTINUE_MAY_DIFFER:
         theirs.pop(key, None), ours.pop(key, None)
+    for algo, keys in _CONTINUE_SCHEDULE.items():
+        for key in keys:
+            theirs.get(algo, {}).pop(key, None), ours.get(algo, {}).pop(key, None)
     diff = _differences(theirs, ours)
     if diff:
         shown = "; ".join(d.replace("in the store", "in the set") for d in diff[:4])

@@ -1,6 +1,6 @@
 """Rebuild the files shipped in ``datasets/`` from the source data shipped beside them.
 
-    python scripts/build_datasets.py motions [MODEL ...]      # elbow_flexion, walk, run
+    python scripts/build_datasets.py motions [MODEL ...]      # elbow_flexion, walk, walk_trial, run
     python scripts/build_datasets.py repertoire [MODEL ...]   # the DeepMimic clips, retargeted
     python scripts/build_datasets.py measured                 # measured/walking/emg.csv, grf.csv
 
@@ -49,14 +49,6 @@ def _average_ik_table(path: Path) -> CoordinateTable:
 
 
 def _quiet(fn, *a, **k):
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return fn(*a, **k)
-
-
-def _quiet(fn, *a, **k):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return fn(*a, **k)
@@ -71,6 +63,83 @@ def walking_cycle(model: MuscleModel, data_dir: Path | None = None) -> Reference
     return cyc._replace(
         source="Falisse et al. 2019 (MIT), IK_average_walking_FGC.mat: gait-cycle average of OpenSim IK, measured",
         meta=dict(cyc.meta, derived="coordinates_to_motion + as_cycle(drop_last) + resample 100 Hz"),
+    )
+
+
+def _first_strikes(grf_path: Path) -> dict[str, float]:
+    """Each foot's first heel strike (s) on the force plates of an OpenSim GRF file."""
+    from diversity.analysis.gait import gait_events
+    from diversity.analysis.opensim_trial import read_grf_opensim
+
+    grf = read_grf_opensim(grf_path, body_mass_kg=62.0)  # the subject's mass sets the contact threshold
+    time = np.asarray(grf["time"])
+    out = {}
+    for side, force in grf["force"].items():
+        fz = np.asarray(force)[:, 1]
+        strikes = gait_events(fz, float(np.median(np.diff(time))), grf["body_weight_n"], t0=float(time[0]))[
+            "heel_strike"
+        ]
+        if strikes.size:
+            out[side] = float(strikes[0])
+    return out
+
+
+def _stride_period(table: CoordinateTable, t0: float, lo: float = 0.9, hi: float = 1.3) -> float:
+    """The stride that starts at ``t0``: the lag in [lo, hi] s after which the leg and trunk
+    coordinates best repeat their values and velocities (forward progress excluded)."""
+    keep = [
+        i
+        for i, n in enumerate(table.names)
+        if n != "pelvis_tx" and not n.startswith(("arm", "elbow", "pro_sup", "wrist"))
+    ]
+    v = table.values[:, keep]
+    dt = float(np.median(np.diff(table.time)))
+    vel = np.gradient(v, dt, axis=0)
+    i0 = int(np.argmin(np.abs(table.time - t0)))
+    lags = [k for k in range(int(round(lo / dt)), int(round(hi / dt)) + 1) if i0 + k < len(table.time)]
+    if not lags:
+        raise MotionError(f"{table.source}: no whole stride after t={t0:.3f} s")
+    cost = [
+        np.sqrt(np.mean((v[i0 + k] - v[i0]) ** 2)) + 0.05 * np.sqrt(np.mean((vel[i0 + k] - vel[i0]) ** 2))
+        for k in lags
+    ]
+    return lags[int(np.argmin(cost))] * dt
+
+
+def walking_trial_cycle(model: MuscleModel, data_dir: Path | None = None) -> ReferenceMotion:
+    """One stride of the lab's single walking trial on ``model``, looped, from the right heel strike.
+
+    The averaged cycle (``walk``) sways the centre of mass +/-0.5 cm sideways; this trial, same
+    subject group and speed (1.34 m/s), +/-1.2 cm: averaging flattened the sway people use to
+    balance. The trial holds one whole stride from the left heel strike on the plates (the right
+    foot's next strike is off them), so it is cut there, closed into a cycle and started again at
+    the right heel strike, the convention of the measured EMG and GRF."""
+    from emulator.motion.formats.opensim import read_coordinates
+
+    d = data_dir or falisse_dir()
+    strikes = _first_strikes(d / "GRF_gait_14.mot")
+    table = read_coordinates(d / "IK_gait_14_mtp.mot")
+    period = _stride_period(table, strikes["left"])
+    dt = float(np.median(np.diff(table.time)))
+    i0 = int(np.argmin(np.abs(table.time - strikes["left"])))
+    rows = slice(i0, i0 + int(round(period / dt)) + 1)  # the last row repeats the first, a stride on
+    stride = CoordinateTable(
+        table.names, table.values[rows], table.time[rows], table.source, dict(table.meta)
+    )
+    mot = _quiet(coordinates_to_motion, stride, model, name="walk_trial", floor="always")
+    cyc = mot.as_cycle(model, drop_last=True)
+    cyc = cyc.starting_at(model, int(round((strikes["right"] - table.time[i0]) / dt)))
+    cyc = cyc.resample(model, DEMO_FPS)
+    return cyc._replace(
+        source="Falisse et al. 2019 (MIT), IK_gait_14_mtp.mot: one stride of a single measured trial (OpenSim IK)",
+        meta=dict(
+            cyc.meta,
+            stride_s=period,
+            left_heel_strike_s=strikes["left"],
+            right_heel_strike_s=strikes["right"],
+            derived="stride from the left heel strike + coordinates_to_motion + as_cycle(drop_last) + "
+            "starting_at(right heel strike)",
+        ),
     )
 
 
@@ -100,8 +169,8 @@ def running_cycle(model: MuscleModel, data_dir: Path | None = None) -> Reference
 
 _DEMOS = {
     "elbow": {"elbow_flexion": lambda model, d: elbow_flexion_cycle(model)},
-    "myolegs": {"walk": walking_cycle, "run": running_cycle},
-    "myofullbody": {"walk": walking_cycle, "run": running_cycle},
+    "myolegs": {"walk": walking_cycle, "walk_trial": walking_trial_cycle, "run": running_cycle},
+    "myofullbody": {"walk": walking_cycle, "walk_trial": walking_trial_cycle, "run": running_cycle},
 }
 
 

@@ -3,6 +3,7 @@ gait ranges, and playable as kinematic replays on the cpu backend; the motion CL
 
 import json
 
+import mujoco
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -54,9 +55,12 @@ def test_demos_load_validate_and_replay_on_cpu(model_name):
         np.testing.assert_allclose(sig.qpos, mot.qpos, atol=1e-12)
 
 
-def test_walking_demo_within_normal_gait_ranges(myolegs):
-    walk = load_demo("walk", myolegs)
-    assert walk.duration_s == pytest.approx(1.04, abs=0.02)  # one stride of the measured subject
+@pytest.mark.parametrize(("name", "stride_s"), [("walk", 1.04), ("walk_trial", 1.06)])
+def test_walking_demos_within_normal_gait_ranges(myolegs, name, stride_s):
+    walk = load_demo(name, myolegs)
+    assert walk.duration_s == pytest.approx(stride_s, abs=0.02)  # one stride of the measured subject
+    hip = np.degrees(walk.qpos[:, myolegs.joint("hip_flexion_r").qpos_index])
+    assert hip[0] > hip.max() - 1.0  # starts at the right heel strike (hip flexed most), as the EMG/GRF
     for side in "rl":
         for joint, (lo, hi) in NORMAL_WALK.items():
             a = np.degrees(walk.qpos[:, myolegs.joint(f"{joint}_{side}").qpos_index])
@@ -66,6 +70,31 @@ def test_walking_demo_within_normal_gait_ranges(myolegs):
     root = walk.root_trajectory(myolegs)[0]
     speed = np.linalg.norm(root[-1, :2] - root[0, :2]) / (walk.n_frames - 1) * walk.fps
     assert 1.0 < speed < 1.8  # m/s, normal walking
+
+
+def _com_sway_and_base_cm(model, motion):
+    """(+/- sideways sway of the whole-body centre of mass about its straight line, mean sideways
+    distance between the heels), cm."""
+    m = model.mj_model
+    d = mujoco.MjData(m)
+    com, heels = [], []
+    for q in motion.qpos:
+        d.qpos[:] = q
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_comPos(m, d)
+        com.append(d.subtree_com[0, 0])  # x is sideways: the model walks along -y
+        heels.append(d.xpos[m.body("calcn_r").id, 0] - d.xpos[m.body("calcn_l").id, 0])
+    com = np.asarray(com)
+    line = com[0] + (com[-1] - com[0]) * np.arange(len(com)) / (len(com) - 1)
+    return 100 * np.ptp(com - line) / 2, 100 * np.mean(np.abs(heels))
+
+
+def test_the_single_trial_sways_more_than_the_averaged_walk(myolegs):
+    """Why walk_trial ships: averaging gait cycles flattens the sideways sway people balance with."""
+    sway, base = _com_sway_and_base_cm(myolegs, load_demo("walk", myolegs))
+    trial_sway, trial_base = _com_sway_and_base_cm(myolegs, load_demo("walk_trial", myolegs))
+    assert 0.5 < sway < 1.0 and 6.5 < base < 7.5
+    assert trial_sway > 1.3 * sway and trial_base > base
 
 
 def test_running_demo_second_half_mirrors_the_first(myolegs):
@@ -78,7 +107,7 @@ def test_running_demo_second_half_mirrors_the_first(myolegs):
 
 def test_shipped_demos_rebuild_from_shipped_data(tmp_path):
     written = build_script().build_demo_motions(tmp_path, models=["elbow", "myolegs"])
-    assert len(written) == 3
+    assert len(written) == 4  # elbow_flexion; walk, walk_trial, run
     for p in written:
         shipped = ReferenceMotion.load(FALISSE.parent / "motions" / p.parent.name / p.name)
         rebuilt = ReferenceMotion.load(p)

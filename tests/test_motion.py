@@ -106,6 +106,23 @@ def test_as_cycle_closes_the_seam(elbow):
     assert cyc.loop and np.degrees(cyc.meta["cycle_seam_max_abs"]) == pytest.approx(6.0, rel=0.05)
 
 
+def test_a_cycle_started_elsewhere_is_the_same_loop(myolegs, walk):
+    """starting_at(k) plays frames k.. then 0..k-1 one stride further on: the joints are the
+    rolled cycle, the root starts where it did and never jumps at the old seam."""
+    k = 40
+    later = walk.starting_at(myolegs, k)
+    assert later.loop and later.n_frames == walk.n_frames and later.meta["cycle_started_at_frame"] == k
+    knee = myolegs.joint("knee_angle_r").qpos_index
+    np.testing.assert_allclose(later.qpos[:, knee], np.roll(walk.qpos[:, knee], -k), atol=1e-12)
+    root = later.root_trajectory(myolegs)[0]
+    np.testing.assert_allclose(root[0, :2], walk.root_trajectory(myolegs)[0][0, :2], atol=1e-12)
+    steps = np.linalg.norm(np.diff(root[:, :2], axis=0), axis=1)
+    seam = walk.n_frames - k - 1  # the step from the old last frame to the old first
+    assert steps[seam] == pytest.approx(np.median(steps), rel=0.3)
+    with pytest.raises(MotionError, match="outside 0..103"):
+        walk.starting_at(myolegs, walk.n_frames)
+
+
 def test_mirror_swaps_sides_in_the_sagittal_plane(myolegs, walk):
     m = myolegs.mj_model
     mir = walk.mirror(myolegs)

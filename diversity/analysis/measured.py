@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 # which shipped measured set belongs to which shipped motion
-MEASURED_FOR_MOTION = {"walk": "walking"}
+MEASURED_FOR_MOTION = {"walk": "walking", "walk_trial": "walking"}
 GRF_COMPONENTS = ("anterior_posterior", "vertical", "medio_lateral")
 
 

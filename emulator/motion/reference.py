@@ -282,6 +282,25 @@ class ReferenceMotion:
         meta = dict(self.meta, cycle_seam_max_abs=seam, cycle_dropped_last=drop_last)
         return self._replace(qpos=q, qvel=None, loop=True, meta=meta)
 
+    def starting_at(self, model: MuscleModel, frame: int) -> ReferenceMotion:
+        """The same cycle played from ``frame``: frames ``frame..n-1``, then ``0..frame-1``
+        carried one cycle's horizontal root displacement on, the whole moved so the root starts
+        where the cycle did (e.g. to start a stride cut between other events at the right heel
+        strike, as the analyses' gait cycles do)."""
+        self.check_model(model)
+        if not self.loop:
+            raise MotionError(f"{self.source or self.name}: only a cycle (loop) can start elsewhere")
+        n = self.n_frames
+        if not 0 <= frame < n:
+            raise MotionError(f"{self.source or self.name}: start frame {frame} outside 0..{n - 1}")
+        offset = _cycle_offset(model, self.qpos)
+        wrapped = np.array([_apply_offset(model, q, offset) for q in self.qpos[:frame]]).reshape(frame, -1)
+        q = np.vstack([self.qpos[frame:], wrapped])
+        a = _free_root_adr(model)
+        if a is not None:  # the root starts where the cycle did
+            q[:, a : a + 2] -= q[0, a : a + 2] - self.qpos[0, a : a + 2]
+        return self._replace(qpos=q, qvel=None, meta=dict(self.meta, cycle_started_at_frame=int(frame)))
+
     def mirror(self, model: MuscleModel) -> ReferenceMotion:
         """The left-right mirror image: ``*_r`` and ``*_l`` joints swap values, unsided joints
         that rotate about a vertical or forward axis change sign, and the root is reflected in

@@ -47,7 +47,7 @@ class PPOConfig:
     Attributes:
         hidden: hidden widths of the actor and of the critic.
         learning_rate: Adam step size (actor and critic).
-        gamma: discount per control step (100 Hz).
+        gamma: discount per control step (0.97: a horizon of ~33 control steps).
         gae_lambda: GAE lambda.
         clip: PPO ratio clip epsilon.
         value_clip: clip the value update around the old value (None: off).
