@@ -112,9 +112,10 @@ def _prepared(config_json: str):
 
 
 # learner settings a continued policy may change: how many envs and which physics backend
-# collect its samples, how many steps are added, and the learner's schedule (discount, step
-# size, passes, rollout length: none of them shapes the networks or the optimiser's state)
-_CONTINUE_MAY_DIFFER = ("total_steps", "n_envs", "backend")
+# collect its samples, how many steps are added, the learner's schedule (discount, step size,
+# passes, rollout length) and the exp reward's kernels: none of them shapes the networks or
+# the optimiser's state (a curriculum step; the store records the settings it ran with)
+_CONTINUE_MAY_DIFFER = ("total_steps", "n_envs", "backend", "exp")
 _CONTINUE_SCHEDULE = {
     "ppo": (
         "learning_rate", "gamma", "gae_lambda", "clip", "value_clip", "entropy_coef", "value_coef",

@@ -101,3 +101,10 @@ def test_exp_reward_kernels():
     np.testing.assert_allclose(r, [np.exp(-1.0), 1.0], rtol=1e-6)
     r = exp_reward(jnp.array([[0.0, 0.0, 0.1, 0.0]]), names, cfg)
     np.testing.assert_allclose(r, [0.4 / 0.6 + 0.2 / 0.6 * np.exp(-1.0)], rtol=1e-6)
+    # a partial table changes the families it names and keeps the others' defaults
+    tight = ExpConfig(weights={"root_rotation": 0.4}, sigmas={"root_rotation": 0.15})
+    d = jnp.array([[0.0, 0.0, 0.0, 0.15]])
+    # joint 0.4 + body 0.2 + root 0.4 of 1.0: a root error of one (new) sigma costs 0.4 (1 - 1/e)
+    np.testing.assert_allclose(exp_reward(d, names, tight), [0.6 + 0.4 * np.exp(-1.0)], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"exp sigmas: unknown families \['root'\]"):
+        ExpConfig(sigmas={"root": 0.1})

@@ -152,16 +152,15 @@ def test_run_continues_a_policy_set(store, tmp_path):
     record = json.loads(xr.open_zarr(out).attrs["init_from"])
     assert record["source"] == str(store / "policies") and record["seeds"] == [0, 1, 2, 3]
 
-    # the learner's schedule may change on the way (a longer horizon, another step size); what
-    # shapes the networks may not
+    # the learner's schedule and the reward's kernels may change on the way (a longer horizon,
+    # another step size, a tighter root kernel); what shapes the networks may not
     from diversity.pipeline import _check_start_set
 
-    assert (
-        _check_start_set(
-            cfg.replace(train={"ppo": {"hidden": [32, 32], "gamma": 0.99, "learning_rate": 1e-4}})
-        )
-        == store / "policies"
-    )
+    schedule = {
+        "ppo": {"hidden": [32, 32], "gamma": 0.99, "learning_rate": 1e-4},
+        "exp": {"sigmas": {"root_rotation": 0.15}},
+    }
+    assert _check_start_set(cfg.replace(train=schedule)) == store / "policies"
     # refused before anything is written: other settings (named), seeds the set lacks
     other = cfg.replace(train={"ppo": {"hidden": [16, 16]}})
     with pytest.raises(ConfigError, match=r"init_from: .*ppo\.hidden"):

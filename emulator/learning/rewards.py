@@ -20,7 +20,7 @@ axis is added with ``jax.vmap``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple, Protocol
 
 import flax.linen as nn
@@ -99,6 +99,16 @@ class ExpConfig:
         }
     )
     fixed_base: bool = False
+
+    def __post_init__(self):
+        # a partial table (``[exp.sigmas] root_rotation = 0.15``) changes those families only
+        defaults = {f.name: f.default_factory() for f in fields(self) if f.name in ("weights", "sigmas")}
+        for name, full in defaults.items():
+            given = dict(getattr(self, name))
+            unknown = sorted(set(given) - set(full))
+            if unknown:
+                raise ValueError(f"exp {name}: unknown families {unknown} (known: {sorted(full)})")
+            object.__setattr__(self, name, {**full, **given})
 
 
 def exp_reward(delta: jax.Array, delta_names: tuple[str, ...], config: ExpConfig = ExpConfig()) -> jax.Array:
