@@ -210,6 +210,7 @@ def test_toml_config_and_its_errors(tmp_path):
         load_config(f)
 
 
+@pytest.mark.slow  # ~75 s: each worker process compiles the run anew
 def test_dask_local_cluster_writes_the_same_store(store, tmp_path):
     """Two Dask worker processes, one seed block each, give the in-process store's numbers."""
     out = tmp_path / "dask.zarr"
