@@ -18,6 +18,7 @@ below the reference). ``walking_ablation.csv`` and a printed table summarise the
                                           # score a long run's checkpoint while it trains
     python benchmarks/walking.py --score-sets myolegs-walk-stage1 RUN.zarr
                                           # 1- and 5-cycle scores of policy sets (stages)
+    python benchmarks/walking.py --set-curves RUN.zarr ... --tag T  # the learning curves they carry
 """
 
 from __future__ import annotations
@@ -323,6 +324,27 @@ def score_sets(sets: list[str], out_csv: Path, cycles: tuple[float, ...] = (1.0,
     return rows
 
 
+def set_curves(sets: list[str], out_csv: Path) -> list[dict]:
+    """The learning curves each policy set carries (its whole lineage: a continued set's start
+    from the set it continued), one row per set, seed and iteration, written to ``out_csv``."""
+    from emulator.learning.policies import find_policy_set, load_policy_set
+
+    rows = []
+    for name in sets:
+        pset, _ = load_policy_set(find_policy_set(name))
+        c = pset.curves
+        for i, seed in enumerate(pset.seeds):
+            for k in range(c["env_steps"].shape[1]):
+                if np.isfinite(c["env_steps"][i, k]):
+                    rows.append(
+                        {"set": pset.name, "seed": seed, **{n: float(v[i, k]) for n, v in sorted(c.items())}}
+                    )
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    _write(out_csv, rows)
+    print(f"{out_csv}: {len(rows)} rows from {len(sets)} sets")
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--variants", nargs="+", default=list(ORDER))
@@ -347,7 +369,16 @@ def main(argv=None):
         help="roll out each policy set (store, directory or shipped name) over 1 and 5 cycles, append "
         "per-seed scores to walking_stages<tag>.csv and exit",
     )
+    p.add_argument(
+        "--set-curves",
+        nargs="+",
+        metavar="SET",
+        help="write the learning curves the policy sets carry to walking_curves<tag>.csv and exit",
+    )
     args = p.parse_args(argv)
+    if args.set_curves:
+        tag = f"_{args.tag}" if args.tag else ""
+        return set_curves(args.set_curves, Path(args.out) / f"walking_curves{tag}.csv")
     if args.score_sets:
         tag = f"_{args.tag}" if args.tag else ""
         return score_sets(args.score_sets, Path(args.out) / f"walking_stages{tag}.csv")
