@@ -109,9 +109,9 @@ def _stride_period(table: CoordinateTable, t0: float, lo: float = 0.9, hi: float
 def walking_trial_cycle(model: MuscleModel, data_dir: Path | None = None) -> ReferenceMotion:
     """One stride of the lab's single walking trial on ``model``, looped, from the right heel strike.
 
-    The averaged cycle (``walk``) sways the centre of mass +/-0.5 cm sideways; this trial, same
-    subject group and speed (1.34 m/s), +/-1.2 cm: averaging flattened the sway people use to
-    balance. The trial holds one whole stride from the left heel strike on the plates (the right
+    On ``myolegs`` the averaged cycle (``walk``) sways the centre of mass +/-0.76 cm sideways
+    over heels 7.1 cm apart; this trial, same lab and about the same speed, +/-1.1 cm over
+    8.4 cm: averaging flattens the sway people balance with. The trial holds one whole stride from the left heel strike on the plates (the right
     foot's next strike is off them), so it is cut there, closed into a cycle and started again at
     the right heel strike, the convention of the measured EMG and GRF."""
     from emulator.motion.formats.opensim import read_coordinates
