@@ -119,7 +119,7 @@ _CONTINUE_MAY_DIFFER = ("total_steps", "n_envs", "backend", "exp")
 _CONTINUE_SCHEDULE = {
     "ppo": (
         "learning_rate", "gamma", "gae_lambda", "clip", "value_clip", "entropy_coef", "value_coef",
-        "epochs", "minibatches", "max_grad_norm", "rollout_steps", "n_envs", "total_steps",
+        "epochs", "minibatches", "max_grad_norm", "rollout_steps", "n_envs", "total_steps", "log_std_max",
     ),
     "qflex": ("learning_rate", "gamma", "tau", "steps_per_update", "updates_per_iteration", "n_envs", "total_steps"),
 }  # fmt: skip

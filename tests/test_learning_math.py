@@ -64,6 +64,32 @@ def test_clipped_objective_and_value_clip():
     assert float(info["value_loss"]) == pytest.approx(0.5 * 1.0, rel=1e-6)  # max(1, (2.1-3)^2=0.81)
 
 
+def test_log_std_bound_sets_the_sampling_noise_and_the_entropy():
+    """With ``log_std_max`` the policy samples, scores and counts entropy with the bounded log
+    std; the learned parameter below the bound is used as it is."""
+    from emulator.learning.agents.ppo import ppo_act, ppo_init, ppo_mean_action
+
+    cfg = PPOConfig(hidden=(8,), init_log_std=-1.0, init_excitation=0.5, log_std_max=-2.0)
+    state = ppo_init(jax.random.PRNGKey(0), 3, 4, cfg)
+    obs = jnp.zeros((20_000, 3))
+    u, _, logp, _ = ppo_act(state, obs, jax.random.PRNGKey(1), cfg)
+    mean = jax.scipy.special.logit(ppo_mean_action(state, obs[:1], cfg))[0]  # every row's mean
+    assert float(jnp.std(u - mean)) == pytest.approx(np.exp(-2.0), rel=0.02)
+    np.testing.assert_allclose(logp[:5], gaussian_log_prob(u[:5], mean, jnp.full(4, -2.0)), atol=1e-3)
+    free = PPOConfig(hidden=(8,), init_log_std=-1.0, init_excitation=0.5)
+    u_free, *_ = ppo_act(state, obs, jax.random.PRNGKey(1), free)
+    assert float(jnp.std(u_free - u_free.mean(axis=0))) == pytest.approx(np.exp(-1.0), rel=0.02)
+    # entropy of 4 Gaussians with log std -2: 4 (-2 + 0.5 log(2 pi e))
+    params = {"actor": {"m": jnp.zeros((1, 4))}, "critic": {"v": jnp.zeros(1)}, "log_std": jnp.full(4, -1.0)}
+    batch = {k: jnp.zeros(1) for k in ("log_prob", "value", "advantage", "return")}
+    batch |= {"obs": jnp.zeros((1, 1)), "u": jnp.zeros((1, 4))}
+    _, info = ppo_loss(params, batch, cfg, lambda p, o: p["m"], lambda p, o: p["v"])
+    assert float(info["entropy"]) == pytest.approx(4 * (-2.0 + 0.5 * np.log(2 * np.pi * np.e)), rel=1e-6)
+    params["log_std"] = jnp.full(4, -3.0)  # below the bound: the learned one
+    _, info = ppo_loss(params, batch, cfg, lambda p, o: p["m"], lambda p, o: p["v"])
+    assert float(info["entropy"]) == pytest.approx(4 * (-3.0 + 0.5 * np.log(2 * np.pi * np.e)), rel=1e-6)
+
+
 def test_td_target_and_flow_target():
     y = td_target(jnp.array([1.0, 1.0]), jnp.array([0.0, 1.0]), jnp.array([2.0, 2.0]), jnp.array([3.0, 3.0]),
                   jnp.array([-1.0, -1.0]), gamma=0.9, alpha=0.1)  # fmt: skip
