@@ -6,6 +6,7 @@ One tiny 4-seed elbow run (seconds of training) is shared by the tests in this m
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,6 +209,19 @@ def test_toml_config_and_its_errors(tmp_path):
     f.write_text("colour = 'red'\n")
     with pytest.raises(ConfigError, match="unknown keys \\['colour'\\]"):
         load_config(f)
+    f.write_text(TINY_TOML + "\n[exp.sigmas]\nroot = 0.1\n")  # a reward family that does not exist
+    with pytest.raises(ConfigError, match=r"run\.toml: exp sigmas: unknown families \['root'\]"):
+        load_config(f)
+
+
+@pytest.mark.parametrize(
+    "recipe", sorted((Path(__file__).parents[1] / "benchmarks" / "recipes").glob("*.toml"))
+)
+def test_shipped_recipes_load(recipe):
+    """The recipes docs/walking.md tells people to run parse into the training they describe."""
+    cfg, _ = load_config(recipe)
+    train = cfg.train_config()
+    assert train.model == cfg.model and train.env.control_dt > 0
 
 
 @pytest.mark.slow  # ~75 s: each worker process compiles the run anew
