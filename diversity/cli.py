@@ -290,7 +290,7 @@ def run(
     from diversity.pipeline import RunInterrupted
     from diversity.pipeline import run as run_pipeline
     from diversity.progress import RichProgress
-    from diversity.store import StoreError, open_store, summarise
+    from diversity.store import StoreError
 
     try:
         base, options = load_config(config) if config else (RunConfig(), {})
@@ -321,18 +321,9 @@ def run(
     except RunInterrupted as e:
         typer.echo(f"interrupted: {e}. Re-run the same command to resume.", err=True)
         raise typer.Exit(code=130) from None
-    summary = summarise(open_store(report.store))
-    summary["run"] = {
-        "trained": report.trained,
-        "skipped": report.skipped,
-        "wall_time_s": round(report.wall_time_s, 1),
-        "train_time_s": round(report.train_time_s, 1),
-        "rollout_time_s": round(report.rollout_time_s, 1),
-    }
-    if as_json:
-        typer.echo(json.dumps(_brief(summary), indent=2))
-        return
-    _print_summary(summary, str(report.store))
+    run = {"trained": report.trained, "skipped": report.skipped, "wall_time_s": round(report.wall_time_s, 1),
+           "train_time_s": round(report.train_time_s, 1), "rollout_time_s": round(report.rollout_time_s, 1)}  # fmt: skip
+    _report(report.store, as_json, run=run)
 
 
 @app.command("rollout")
@@ -349,7 +340,7 @@ def rollout_cmd(
     from diversity.config import ConfigError
     from diversity.pipeline import rollout_policies
     from diversity.progress import RichProgress
-    from diversity.store import StoreError, open_store, summarise
+    from diversity.store import StoreError
     from emulator.learning.policies import PolicyError
 
     try:
@@ -357,11 +348,7 @@ def rollout_cmd(
     except (ConfigError, StoreError, PolicyError, *_motion_errors()) as e:
         _fail(e)
         return
-    summary = summarise(open_store(report.store))
-    if as_json:
-        typer.echo(json.dumps(_brief(summary), indent=2))
-        return
-    _print_summary(summary, str(report.store))
+    _report(report.store, as_json)
 
 
 @app.command()
@@ -432,8 +419,19 @@ def policies(as_json: bool = typer.Option(False, "--json", help="Print JSON inst
         typer.echo("no shipped policy sets; keep your own with `diversity run` (STORE/policies/)")
 
 
-def _brief(summary: dict) -> dict:
-    return {k: v for k, v in summary.items() if k not in ("variables", "config")}
+def _report(store, as_json: bool, **extra) -> None:
+    """The store's summary (with how many seeds stayed up, for a free root) as JSON or tables."""
+    from diversity.analysis.balance import upright_summary
+    from diversity.store import open_store, summarise
+
+    ds = open_store(store)
+    summary = summarise(ds) | {"upright": upright_summary(ds), **extra}
+    if as_json:
+        typer.echo(
+            json.dumps({k: v for k, v in summary.items() if k not in ("variables", "config")}, indent=2)
+        )
+    else:
+        _print_summary(summary, str(store))
 
 
 def _print_summary(summary: dict, store: str) -> None:
@@ -450,22 +448,28 @@ def _print_summary(summary: dict, store: str) -> None:
             name, m["units"], f"{m['median']:.2f}", f"{m['iqr']:.2f}", f"{m['min']:.2f}", f"{m['max']:.2f}"
         )
     con.print(table)
+    lines = []
     ja = summary["metrics"].get("joint_angle_error")
     if ja:
-        under = sum(v < 5.0 for v in ja["per_seed"].values())
-        con.print(
-            f"seeds under 5 deg mean joint-angle error: {under}/{ja['n']}", highlight=False, markup=False
+        lines.append(
+            f"seeds under 5 deg mean joint-angle error: {sum(v < 5.0 for v in ja['per_seed'].values())}/{ja['n']}"
         )
-    r = summary.get("run")
-    if r:
-        con.print(
+    if up := summary.get("upright"):
+        times = sorted(up["upright_s"].values())
+        lines.append(
+            f"seeds up for the whole {up['rollout_s']:.2f} s rollout: {up['n_up_whole_rollout']}/{up['n_seeds']}, "
+            f"{up['n_up_and_under_tolerance']} of them under {up['tolerance_deg']:g} deg while up "
+            f"(up for {times[0]:.2f}-{times[-1]:.2f} s)"
+        )
+    if r := summary.get("run"):
+        lines.append(
             f"this run: {len(r['trained'])} seeds trained, {len(r['skipped'])} kept from before; "
-            f"wall {r['wall_time_s']:.0f} s (train {r['train_time_s']:.0f} s, rollout {r['rollout_time_s']:.0f} s)",
-            highlight=False,
-            markup=False,
+            f"wall {r['wall_time_s']:.0f} s (train {r['train_time_s']:.0f} s, rollout {r['rollout_time_s']:.0f} s)"
         )
     if summary.get("pending_seeds"):
-        con.print(f"pending seeds: {summary['pending_seeds']}", highlight=False, markup=False)
+        lines.append(f"pending seeds: {summary['pending_seeds']}")
+    for line in lines:
+        con.print(line, highlight=False, markup=False)
 
 
 @app.command()

@@ -356,7 +356,7 @@ def _walking_root(ds, speed=1.2):
 def test_balance_says_how_long_each_seed_stayed_up_and_which_way_it_fell():
     """Seed 1 drifts to its left (walking along -y with z up: towards +x) from 1.5 s, its termination test
     fires at 2.3 s and its root sinks past 15 cm at 2.6 s; the others never leave the reference."""
-    from diversity.analysis.balance import balance_table, upright
+    from diversity.analysis.balance import balance_table, upright, upright_summary
 
     ds, _ = synthetic_store(n_seeds=3)
     ds = _walking_root(ds)
@@ -387,6 +387,13 @@ def test_balance_says_how_long_each_seed_stayed_up_and_which_way_it_fell():
     assert not masked["activation"].sel(seed=1).isel(time=slice(0, i)).isnull().any()
     assert not masked["activation"].sel(seed=0).isnull().any()
     assert (masked["terminated"] == ds["terminated"]).all()  # flags are not data to mask
+    # the walking bar in one line: up the whole rollout, and under the tolerance while up
+    errors = table["joint_angle_error_upright"]
+    summary = upright_summary(ds, tolerance_deg=float(errors.loc[0]) + 1e-6)  # seed 0 only just under
+    assert summary["n_seeds"] == 3 and summary["n_up_whole_rollout"] == 2
+    assert summary["n_up_and_under_tolerance"] == 1 + int(errors.loc[2] < errors.loc[0] + 1e-6)
+    assert summary["upright_s"][1] == pytest.approx(2.3, abs=1e-3)
+    assert upright_summary(ds.drop_vars("root_position")) is None  # no free root: not a walker
 
 
 def test_analyze_compares_gait_cycles_only_before_the_fall():

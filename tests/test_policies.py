@@ -28,6 +28,7 @@ def test_run_keeps_every_seed_policy_and_rollout_replays_it(store, tmp_path):
     res = runner.invoke(app, ["rollout", str(store), "--out", str(out), "--cycles", "0.5", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["completed_seeds"] == [0, 1, 2, 3]
+    assert json.loads(res.stdout)["upright"] is None  # the elbow has no root to fall with
     a, b = xr.open_zarr(store), xr.open_zarr(out)
     assert set(a.data_vars) == set(b.data_vars) and dict(a.sizes) == dict(b.sizes)
     # the same deterministic policies from the same start: the same activations and angles

@@ -20,7 +20,15 @@ import xarray as xr
 
 from ..store import completed_seeds
 
-__all__ = ["FALL_SINK_M", "balance_table", "first_termination", "max_root_sink", "rollout_s", "upright"]
+__all__ = [
+    "FALL_SINK_M",
+    "balance_table",
+    "first_termination",
+    "max_root_sink",
+    "rollout_s",
+    "upright",
+    "upright_summary",
+]
 
 FALL_SINK_M = 0.15  # a seed fell when its root sank this far below the reference root
 
@@ -121,3 +129,23 @@ def balance_table(ds: xr.Dataset) -> pd.DataFrame:
         row["fall_s"] = fall_s
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def upright_summary(ds: xr.Dataset, tolerance_deg: float = 5.0) -> dict | None:
+    """For a store with a free root (None otherwise): of the completed seeds, how many stayed up
+    the whole rollout (no termination, the root never :data:`FALL_SINK_M` below the
+    reference's; the walking bar) and how many of those tracked under ``tolerance_deg`` mean
+    joint-angle error, and each seed's ``upright_s``."""
+    if "root_position" not in ds or not len(completed_seeds(ds)):
+        return None
+    table = balance_table(ds)
+    up = ~table["fell"]
+    close = up & (table["joint_angle_error_upright"] < tolerance_deg)
+    return {
+        "rollout_s": rollout_s(ds),
+        "n_seeds": len(table),
+        "n_up_whole_rollout": int(up.sum()),
+        "n_up_and_under_tolerance": int(close.sum()),
+        "tolerance_deg": tolerance_deg,
+        "upright_s": {int(s): round(float(u), 3) for s, u in zip(table["seed"], table["upright_s"], strict=True)},
+    }
