@@ -258,12 +258,7 @@ def score_checkpoint(path: Path, curves_csv: Path | None = None, cycles: float =
     )
     if curves_csv is not None:
         c = state.curves
-        rows = [
-            {"seed": s, **{k: float(v[s, i]) for k, v in c.items()}}
-            for s in range(n_seeds)
-            for i in range(c["env_steps"].shape[1])
-        ]
-        _write(curves_csv, rows)
+        _write(curves_csv, _curve_rows(c, range(n_seeds)))
         scores = curves_csv.with_name(curves_csv.stem + "_scores.csv")
         old = list(csv.DictReader(open(scores))) if scores.is_file() else []
         new = [
@@ -324,6 +319,18 @@ def score_sets(sets: list[str], out_csv: Path, cycles: tuple[float, ...] = (1.0,
     return rows
 
 
+def _curve_rows(curves: dict, seeds, **extra) -> list[dict]:
+    """One CSV row per seed and iteration of ``curves`` (``{name: [seed, iteration]}``), ``extra``
+    columns first; iterations a seed has not run (NaN env steps) are left out."""
+    steps = curves["env_steps"]
+    return [
+        {**extra, "seed": seed, **{n: float(v[i, k]) for n, v in sorted(curves.items())}}
+        for i, seed in enumerate(seeds)
+        for k in range(steps.shape[1])
+        if np.isfinite(steps[i, k])
+    ]
+
+
 def set_curves(sets: list[str], out_csv: Path) -> list[dict]:
     """The learning curves each policy set carries (its whole lineage: a continued set's start
     from the set it continued), one row per set, seed and iteration, written to ``out_csv``."""
@@ -332,13 +339,7 @@ def set_curves(sets: list[str], out_csv: Path) -> list[dict]:
     rows = []
     for name in sets:
         pset, _ = load_policy_set(find_policy_set(name))
-        c = pset.curves
-        for i, seed in enumerate(pset.seeds):
-            for k in range(c["env_steps"].shape[1]):
-                if np.isfinite(c["env_steps"][i, k]):
-                    rows.append(
-                        {"set": pset.name, "seed": seed, **{n: float(v[i, k]) for n, v in sorted(c.items())}}
-                    )
+        rows += _curve_rows(pset.curves, pset.seeds, set=pset.name)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     _write(out_csv, rows)
     print(f"{out_csv}: {len(rows)} rows from {len(sets)} sets")

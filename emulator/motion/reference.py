@@ -293,11 +293,10 @@ class ReferenceMotion:
         n = self.n_frames
         if not 0 <= frame < n:
             raise MotionError(f"{self.source or self.name}: start frame {frame} outside 0..{n - 1}")
-        offset = _cycle_offset(model, self.qpos)
-        wrapped = np.array([_apply_offset(model, q, offset) for q in self.qpos[:frame]]).reshape(frame, -1)
-        q = np.vstack([self.qpos[frame:], wrapped])
+        q = np.vstack([self.qpos[frame:], self.qpos[:frame]])
         a = _free_root_adr(model)
-        if a is not None:  # the root starts where the cycle did
+        if a is not None:  # the wrapped frames one stride on; the root starts where the cycle did
+            q[n - frame :, a : a + 2] += _cycle_offset(model, self.qpos)
             q[:, a : a + 2] -= q[0, a : a + 2] - self.qpos[0, a : a + 2]
         return self._replace(qpos=q, qvel=None, meta=dict(self.meta, cycle_started_at_frame=int(frame)))
 
