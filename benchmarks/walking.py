@@ -19,6 +19,8 @@ below the reference). ``walking_ablation.csv`` and a printed table summarise the
     python benchmarks/walking.py --score-sets myolegs-walk-stage1 RUN.zarr
                                           # 1- and 5-cycle scores of policy sets (stages)
     python benchmarks/walking.py --set-curves RUN.zarr ... --tag T  # the learning curves they carry
+    python benchmarks/walking.py --steps-to 8 6 5 --from walking_curves.csv walking_stage1_servo30.csv
+                                          # env steps each curve needed to get under each error
 """
 
 from __future__ import annotations
@@ -346,6 +348,49 @@ def set_curves(sets: list[str], out_csv: Path) -> list[dict]:
     return rows
 
 
+def steps_to(thresholds: list[float], curve_csvs: list[Path], out_csv: Path, window: int = 10) -> list[dict]:
+    """For each learning curve (CSV file x variant or set x seed): the env steps and wall time at
+    which its training joint-angle error, averaged over ``window`` iterations (the training
+    error of a noisy policy jumps between iterations), first fell under each threshold (deg);
+    blank when it never did. One row per curve, written to ``out_csv``."""
+    import pandas as pd
+
+    rows = []
+    for path in curve_csvs:
+        df = pd.read_csv(path)
+        group = next((c for c in ("variant", "set") if c in df), None)
+        for key, curve in df.groupby([group, "seed"] if group else ["seed"], sort=False):
+            curve = curve.sort_values("env_steps")
+            smooth = curve["joint_angle_error_deg"].rolling(window, min_periods=1).mean().to_numpy()
+            row = {
+                "curves": path.name,
+                "name": key[0] if group else path.stem,
+                "seed": key[-1],
+                "env_steps": int(curve["env_steps"].max()),
+                "best_joint_error_deg": round(float(smooth.min()), 2),
+            }
+            for deg in thresholds:
+                under = np.flatnonzero(smooth < deg)
+                first = curve.iloc[under[0]] if len(under) else None
+                row[f"steps_to_{deg:g}_deg"] = int(first["env_steps"]) if first is not None else ""
+                row[f"wall_s_to_{deg:g}_deg"] = (
+                    round(float(first["wall_time_s"]), 1) if first is not None else ""
+                )
+            rows.append(row)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    _write(out_csv, rows)
+    cols = [f"steps_to_{d:g}_deg" for d in thresholds]
+    print(
+        f"{'curves':38s} {'name':22s} seed {'steps':>9s} {'best':>6s} " + " ".join(f"{c:>14s}" for c in cols)
+    )
+    for r in rows:
+        print(
+            f"{r['curves'][:38]:38s} {str(r['name'])[:22]:22s} {r['seed']:4} {r['env_steps']:9,d} "
+            f"{r['best_joint_error_deg']:6.2f} " + " ".join(f"{str(r[c]):>14s}" for c in cols)
+        )
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--variants", nargs="+", default=list(ORDER))
@@ -376,7 +421,28 @@ def main(argv=None):
         metavar="SET",
         help="write the learning curves the policy sets carry to walking_curves<tag>.csv and exit",
     )
+    p.add_argument(
+        "--steps-to",
+        nargs="+",
+        type=float,
+        metavar="DEG",
+        help="with --from: env steps each learning curve took to get under each joint error (deg), "
+        "written to walking_steps_to<tag>.csv, and exit",
+    )
+    p.add_argument(
+        "--from",
+        dest="from_csvs",
+        nargs="+",
+        metavar="CSV",
+        help="curve CSVs for --steps-to (names relative to --out)",
+    )
     args = p.parse_args(argv)
+    if args.steps_to:
+        tag = f"_{args.tag}" if args.tag else ""
+        csvs = [Path(args.out) / c if not Path(c).is_file() else Path(c) for c in args.from_csvs or []]
+        if not csvs:
+            p.error("--steps-to needs --from CSV...")
+        return steps_to(args.steps_to, csvs, Path(args.out) / f"walking_steps_to{tag}.csv")
     if args.set_curves:
         tag = f"_{args.tag}" if args.tag else ""
         return set_curves(args.set_curves, Path(args.out) / f"walking_curves{tag}.csv")

@@ -11,232 +11,21 @@ import sys
 
 import typer
 
+from diversity.cli_common import fail, motion_errors, state
+from diversity.cli_motion import models, motions, retarget
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Train many seeded muscle-driven policies per motion and analyse their diversity.",
 )
-
-_state = {"debug": False}
-
-
-class UserError(Exception):
-    """An error in what the user asked for; reported as one line, exit code 2."""
+for _command in (models, motions, retarget):  # the model/motion commands live in cli_motion
+    app.command()(_command)
 
 
 @app.callback()
 def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
-    _state["debug"] = debug
-
-
-def _fail(exc: BaseException) -> None:
-    if _state["debug"]:
-        raise exc
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=2)
-
-
-@app.command()
-def models(
-    path: str | None = typer.Argument(
-        None, help="A built-in model name or an MJCF file path; omit to list the built-ins."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-):
-    """List the built-in models, or describe one model (built-in name or MJCF path)."""
-    from emulator.models import BUILTIN_MODELS, ModelError, describe, load_model
-
-    try:
-        if path is None:
-            records = [describe(load_model(name)) for name in BUILTIN_MODELS]
-        else:
-            records = [describe(load_model(path))]
-    except ModelError as e:
-        _fail(e)
-        return
-    if as_json:
-        out = records if path is None else records[0]
-        typer.echo(json.dumps(out, indent=2))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="models" if path is None else records[0]["source"])
-    for col in ("name", "muscles", "joints", "dof", "tracked joints", "mass (kg)", "root", "feet"):
-        table.add_column(col, justify="left" if col in ("name", "root", "feet") else "right")
-    for r in records:
-        feet = ", ".join(f"{k}: {'+'.join(v)}" for k, v in r["feet"].items()) or "-"
-        table.add_row(
-            r["name"],
-            str(r["n_muscles"]),
-            str(r["n_joints"]),
-            str(r["n_dof"]),
-            str(r["n_tracked_joints"]),
-            f"{r['mass_kg']:.1f}",
-            r["root_kind"],
-            feet,
-        )
-    Console().print(table)
-
-
-def _motion_errors():
-    from emulator.models import ModelError
-    from emulator.motion.reference import MotionError
-
-    return (MotionError, ModelError, FileNotFoundError)
-
-
-@app.command()
-def motions(
-    path: str | None = typer.Argument(
-        None, help="A motion file to describe; omit to list the shipped demos."
-    ),
-    model: str | None = typer.Option(
-        None, "--model", "-m", help="Model to describe the motion on (default: the file's own, else myolegs)."
-    ),
-    point_map: str | None = typer.Option(None, "--map", help="Point map for marker/joint-position files."),
-    body_model: str | None = typer.Option(
-        None, "--body-model", help="SMPL-H/SMPL-X model .npz (AMASS files)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-):
-    """List the shipped demo motions, or describe any motion file the readers accept."""
-    from emulator.motion.sources import list_demos
-
-    try:
-        if path is None:
-            rows = [dict(d) for d in list_demos()]
-            if as_json:
-                typer.echo(json.dumps(rows, indent=2))
-                return
-            for r in rows:  # the table shows where it came from in short; --json has it all
-                r["source"] = r["source"].split(":")[0].split(",")[0][:32]
-            _print_table(
-                "shipped demo motions",
-                ["name", "model", "duration_s", "fps", "n_frames", "loop", "source"],
-                rows,
-            )
-            return
-        desc = _describe_file(path, model, point_map, body_model)
-    except _motion_errors() as e:
-        _fail(e)
-        return
-    if as_json:
-        typer.echo(json.dumps(desc, indent=2))
-        return
-    head = {k: desc[k] for k in ("name", "model", "n_frames", "fps", "duration_s", "loop")}
-    typer.echo("  ".join(f"{k}={v}" for k, v in head.items()))
-    _print_table(desc["source"], ["name", "min_deg", "max_deg"], desc["joints"])
-
-
-def _describe_file(path: str, model_name: str | None, point_map, body_model) -> dict:
-    from emulator.models import load_model
-    from emulator.motion.formats import read
-    from emulator.motion.reference import ReferenceMotion
-    from emulator.motion.sources import describe_motion, load_motion
-
-    data = read(path, body_model=body_model)
-    if model_name is None:
-        model_name = data.model if isinstance(data, ReferenceMotion) and data.model else "myolegs"
-    model = load_model(model_name)
-    mot, report = load_motion(path, model, point_map=point_map, body_model=body_model)
-    desc = describe_motion(mot, model)
-    desc["route"] = report.get("route")
-    desc["file"] = str(path)
-    return desc
-
-
-def _print_table(title: str, cols: list[str], rows: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for c in cols:
-        table.add_column(c)
-    for r in rows:
-        table.add_row(*(_fmt(r.get(c, "")) for c in cols))
-    Console().print(table)
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-@app.command()
-def retarget(
-    input: str = typer.Argument(
-        ..., help="Motion file: .trc, .c3d, .bvh, AMASS .npz, .mot/.sto, or motion .npz."
-    ),
-    model: str = typer.Option(..., "--model", "-m", help="Target model: built-in name or MJCF path."),
-    out: str = typer.Option(..., "--out", "-o", help="Output motion file (.npz)."),
-    point_map: str | None = typer.Option(
-        None,
-        "--map",
-        help="Point map: shipped name (falisse2019, smpl, landmarks) or TOML file; default: best match.",
-    ),
-    name: str | None = typer.Option(None, "--name", help="Motion name (default: the input file's stem)."),
-    start: float | None = typer.Option(None, "--start", help="Start time (s from the first frame)."),
-    stop: float | None = typer.Option(None, "--stop", help="Stop time (s from the first frame)."),
-    up: str | None = typer.Option(None, "--up", help="Input up axis y|z where the format does not fix it."),
-    units: str | None = typer.Option(None, "--units", help="BVH length unit (default cm)."),
-    body_model: str | None = typer.Option(
-        None, "--body-model", help="SMPL-H/SMPL-X body-model .npz (AMASS)."
-    ),
-    floor: str = typer.Option("shift", "--floor", help="Feet on the floor: shift|lowest|always|none."),
-    loop: bool = typer.Option(False, "--loop", help="Close the motion into a cycle (matched seam)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-):
-    """Bring a motion file onto a model (inverse kinematics for points) and save it as .npz."""
-    from emulator.models import load_model
-    from emulator.motion.retarget import GROUND_MODES
-    from emulator.motion.sources import describe_motion, load_motion
-
-    try:
-        if floor not in (*GROUND_MODES, "none"):
-            raise UserError(f"--floor must be one of {', '.join(GROUND_MODES)}, none; got {floor!r}")
-        if not out.endswith(".npz"):
-            raise UserError(f"--out must end in .npz, got {out!r}")
-        m = load_model(model)
-        mot, report = load_motion(
-            input,
-            m,
-            point_map=point_map,
-            name=name,
-            start_s=start,
-            stop_s=stop,
-            up=up,
-            units=units,
-            body_model=body_model,
-            floor=False if floor == "none" else floor,
-            loop=loop,
-        )
-        path = mot.save(out)
-    except (*_motion_errors(), UserError) as e:
-        _fail(e)
-        return
-    desc = describe_motion(mot, m)
-    summary = {
-        "out": str(path),
-        **report,
-        "n_frames": desc["n_frames"],
-        "fps": desc["fps"],
-        "duration_s": desc["duration_s"],
-    }
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
-        return
-    typer.echo(
-        f"wrote {path}: {desc['n_frames']} frames at {desc['fps']:g} Hz ({desc['duration_s']:.2f} s) on {m.name}"
-    )
-    if "marker_residual_cm" in report or "keypoint_residual_cm" in report:
-        for k in ("keypoint_residual_cm", "marker_residual_cm"):
-            if report.get(k):
-                typer.echo(
-                    f"  {k.replace('_cm', '')}: mean {report[k]['mean']:.2f} cm, max {report[k]['max']:.2f} cm"
-                )
-        typer.echo(f"  scale {report['scale']}, map {report['map']}")
+    state["debug"] = debug
 
 
 @app.command()
@@ -295,10 +84,18 @@ def run(
     try:
         base, options = load_config(config) if config else (RunConfig(), {})
         given = {
-            "model": model, "motion": motion, "algo": algo, "reward": reward, "steps": steps,
-            "backend": backend, "n_envs": n_envs, "cycles": cycles, "block_size": block_size,
-            "checkpoint_every": checkpoint_every, "init_from": init_from,
-        }  # fmt: skip
+            "model": model,
+            "motion": motion,
+            "algo": algo,
+            "reward": reward,
+            "steps": steps,
+            "backend": backend,
+            "n_envs": n_envs,
+            "cycles": cycles,
+            "block_size": block_size,
+            "checkpoint_every": checkpoint_every,
+            "init_from": init_from,
+        }
         changes = {k: v for k, v in given.items() if v is not None}
         if seeds is not None and seed_list is not None:
             raise ConfigError("give --seeds N or --seed-list, not both")
@@ -315,14 +112,19 @@ def run(
             force=force or bool(options.get("force", False)),
             progress=RichProgress(),
         )
-    except (ConfigError, StoreError, *_motion_errors()) as e:
-        _fail(e)
+    except (ConfigError, StoreError, *motion_errors()) as e:
+        fail(e)
         return
     except RunInterrupted as e:
         typer.echo(f"interrupted: {e}. Re-run the same command to resume.", err=True)
         raise typer.Exit(code=130) from None
-    run = {"trained": report.trained, "skipped": report.skipped, "wall_time_s": round(report.wall_time_s, 1),
-           "train_time_s": round(report.train_time_s, 1), "rollout_time_s": round(report.rollout_time_s, 1)}  # fmt: skip
+    run = {
+        "trained": report.trained,
+        "skipped": report.skipped,
+        "wall_time_s": round(report.wall_time_s, 1),
+        "train_time_s": round(report.train_time_s, 1),
+        "rollout_time_s": round(report.rollout_time_s, 1),
+    }
     _report(report.store, as_json, run=run)
 
 
@@ -345,8 +147,8 @@ def rollout_cmd(
 
     try:
         report = rollout_policies(policies, out, cycles=cycles, force=force, progress=RichProgress())
-    except (ConfigError, StoreError, PolicyError, *_motion_errors()) as e:
-        _fail(e)
+    except (ConfigError, StoreError, PolicyError, *motion_errors()) as e:
+        fail(e)
         return
     _report(report.store, as_json)
 
@@ -368,7 +170,7 @@ def export(
         seeds = parse_seed_list(seed_list) if seed_list else None
         files = export_store(store, out, fmt, seeds)
     except (StoreError, ConfigError) as e:
-        _fail(e)
+        fail(e)
         return
     folders = sorted({f.parent for f in files})
     typer.echo(
@@ -390,7 +192,7 @@ def ship(
     try:
         dest = ship_policy_set(store, name, out)
     except (StoreError, PolicyError) as e:
-        _fail(e)
+        fail(e)
         return
     size = sum(f.stat().st_size for f in dest.iterdir()) / 1e6
     summary = json.loads((dest / "manifest.json").read_text())["summary"]
@@ -487,7 +289,7 @@ def info(
     try:
         summary = store_info(store)
     except StoreError as e:
-        _fail(e)
+        fail(e)
         return
     problems = summary["problems"]
     if as_json:
@@ -592,7 +394,7 @@ def analyze(
             include_falls=include_falls,
         )
     except (StoreError, MeasuredError, ValueError) as e:
-        _fail(e)
+        fail(e)
         return
     from rich.console import Console
 
@@ -654,7 +456,7 @@ def figures(
             raise ValueError(f"--format must be pdf, svg or png, got {fmt!r}")
         paths = write_figures(open_checked(store), out, fmt)
     except (StoreError, MeasuredError, ValueError) as e:
-        _fail(e)
+        fail(e)
         return
     for p in paths:
         typer.echo(str(p))
@@ -680,8 +482,8 @@ def render(
         if frames < 1:
             raise ValueError(f"--frames must be >= 1, got {frames}")
         paths = render_store(store, seed, out, n_frames=frames, width=width, height=height, video=video)
-    except (StoreError, RenderError, ValueError, *_motion_errors()) as e:
-        _fail(e)
+    except (StoreError, RenderError, ValueError, *motion_errors()) as e:
+        fail(e)
         return
     for p in paths.values():
         typer.echo(str(p))

@@ -1,0 +1,49 @@
+"""benchmarks/walking.py's steps-to-error table, on hand-made curves (the numbers the walking docs
+quote come from it)."""
+
+import csv
+import importlib.util
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def walking():
+    spec = importlib.util.spec_from_file_location("walking_bench", ROOT / "benchmarks" / "walking.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _curves(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(
+            f, fieldnames=["variant", "seed", "env_steps", "wall_time_s", "joint_angle_error_deg"]
+        )
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_steps_to_reads_the_smoothed_error_per_curve(walking, tmp_path):
+    errors = [9.0, 7.0, 5.0, 4.0, 4.0]  # 2-iteration means: 9, 8, 6, 4.5, 4
+    rows = [
+        {"variant": "fast", "seed": 0, "env_steps": 1000 * (k + 1), "wall_time_s": 10.0 * (k + 1), "joint_angle_error_deg": e}
+        for k, e in enumerate(errors)
+    ] + [  # a curve that never gets under 6 deg
+        {"variant": "slow", "seed": 3, "env_steps": 1000 * (k + 1), "wall_time_s": 5.0 * (k + 1), "joint_angle_error_deg": 7.0}
+        for k in range(3)
+    ]  # fmt: skip
+    _curves(tmp_path / "c.csv", rows)
+    out = walking.steps_to([8.5, 5.0], [tmp_path / "c.csv"], tmp_path / "st.csv", window=2)
+    fast, slow = out
+    assert (fast["name"], fast["seed"], fast["env_steps"]) == ("fast", 0, 5000)
+    assert fast["best_joint_error_deg"] == 4.0
+    assert (fast["steps_to_8.5_deg"], fast["wall_s_to_8.5_deg"]) == (2000, 20.0)  # mean(9, 7) = 8
+    assert fast["steps_to_5_deg"] == 4000  # mean(5, 4) = 4.5
+    assert (slow["name"], slow["seed"]) == ("slow", 3)
+    assert slow["steps_to_8.5_deg"] == 1000 and slow["steps_to_5_deg"] == ""
+    reread = list(csv.DictReader(open(tmp_path / "st.csv")))
+    assert [r["steps_to_5_deg"] for r in reread] == ["4000", ""]
