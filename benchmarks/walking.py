@@ -437,18 +437,17 @@ def main(argv=None):
         help="curve CSVs for --steps-to (names relative to --out)",
     )
     args = p.parse_args(argv)
+    out = Path(args.out)
+    tag = f"_{args.tag}" if args.tag else ""  # suffix of every output file name
     if args.steps_to:
-        tag = f"_{args.tag}" if args.tag else ""
-        csvs = [Path(args.out) / c if not Path(c).is_file() else Path(c) for c in args.from_csvs or []]
+        csvs = [out / c if not Path(c).is_file() else Path(c) for c in args.from_csvs or []]
         if not csvs:
             p.error("--steps-to needs --from CSV...")
-        return steps_to(args.steps_to, csvs, Path(args.out) / f"walking_steps_to{tag}.csv")
+        return steps_to(args.steps_to, csvs, out / f"walking_steps_to{tag}.csv")
     if args.set_curves:
-        tag = f"_{args.tag}" if args.tag else ""
-        return set_curves(args.set_curves, Path(args.out) / f"walking_curves{tag}.csv")
+        return set_curves(args.set_curves, out / f"walking_curves{tag}.csv")
     if args.score_sets:
-        tag = f"_{args.tag}" if args.tag else ""
-        return score_sets(args.score_sets, Path(args.out) / f"walking_stages{tag}.csv")
+        return score_sets(args.score_sets, out / f"walking_stages{tag}.csv")
     if args.checkpoint:
         return score_checkpoint(
             Path(args.checkpoint), Path(args.curves) if args.curves else None, args.cycles
@@ -457,9 +456,7 @@ def main(argv=None):
         for v in ORDER:
             print(f"{v:10s} on {VARIANTS[v][0] or '-':8s} {VARIANTS[v][1]}")
         return
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = f"_{args.tag}" if args.tag else ""
     curves: list[dict] = []
     table = []
     for name in args.variants:
