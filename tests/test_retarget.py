@@ -14,6 +14,7 @@ from emulator.motion.retarget import (
     load_map,
     points_from_motion,
     retarget_points,
+    stance_translation_scale,
 )
 from emulator.motion.sources import load_demo
 from tests.conftest import FALISSE
@@ -87,6 +88,77 @@ def test_coordinates_map_by_name_with_sign_conventions(myolegs, trial_ik):
     dist = np.linalg.norm(root[-1, :2] - root[0, :2])
     lab = abs(trial_ik.column("pelvis_tx")[-1] - trial_ik.column("pelvis_tx")[0])
     assert dist == pytest.approx(lab, rel=0.1)  # scaled by model/subject pelvis height only
+
+
+def _planted_foot_velocity(model, qpos, fps, band_m=0.006):
+    """Mean horizontal velocity ``[2]`` (m/s) of the feet while flat on the floor: frames where
+    a hindfoot's lowest heel and forefoot geoms are level and at the floor (its material points
+    then all move alike). An independent check of what the stance scale aims at."""
+    import mujoco
+
+    from emulator.motion.retarget.ground import _foot_geoms, _lowest_point
+
+    m = model.mj_model
+    d = mujoco.MjData(m)
+    out = []
+    for side in model.feet.values():
+        foot = m.body(side[0]).id
+        geoms = [g for g in _foot_geoms(m, model) if m.geom_bodyid[g] == foot]
+        pos, low = [], []
+        for q in qpos:
+            d.qpos[:] = q
+            mujoco.mj_kinematics(m, d)
+            pos.append(d.xpos[foot, :2].copy())
+            low.append([_lowest_point(m, d, g)[2] for g in geoms])
+        pos, low = np.array(pos), np.array(low)
+        flat = (np.ptp(low, axis=1) < band_m) & (low.min(axis=1) < low.min() + band_m)
+        out.append((np.gradient(pos, axis=0) * fps)[flat])
+    return np.concatenate(out).mean(axis=0)
+
+
+def test_walking_root_does_not_outrun_its_stance_feet(myolegs):
+    """The measured walk scaled by pelvis height (1.06 on myolegs) carries the root ~7 cm/s
+    faster than its own planted feet; the stance scale (the default for ``floor="always"``)
+    keeps them within a few cm/s, and the shipped walk is built with it."""
+    from tests.conftest import build_script
+
+    table = build_script()._average_ik_table(FALISSE / "IK_average_walking_FGC.mat")
+    with pytest.warns(UserWarning):
+        auto = coordinates_to_motion(table, myolegs, floor="always", translation_scale="auto")
+    with pytest.warns(UserWarning):
+        stance = coordinates_to_motion(table, myolegs, floor="always")
+    assert auto.meta["translation_scale"] > 1.04 and 0.98 < stance.meta["translation_scale"] < 1.04
+    walk_speed = (
+        np.linalg.norm(stance.qpos[-1, :2] - stance.qpos[0, :2]) * stance.fps / (len(stance.qpos) - 1)
+    )
+    slide_auto = np.linalg.norm(_planted_foot_velocity(myolegs, auto.qpos, auto.fps))
+    slide_stance = np.linalg.norm(_planted_foot_velocity(myolegs, stance.qpos, stance.fps))
+    assert slide_auto > 0.05 and slide_stance < 0.035 and slide_stance < slide_auto / 2
+    assert walk_speed > 1.2  # still the subject's walk, not a shuffle
+    shipped = load_demo("walk", myolegs)
+    assert shipped.meta["translation_scale"] == stance.meta["translation_scale"]
+
+
+def test_stance_scale_is_relative_to_the_translation_given(myolegs):
+    """Scaling the walk's root translation by c makes the stance scale of the result 1/c of the
+    original's (the closed form is linear in the translation), and a motion that does not
+    translate keeps 1."""
+    walk = load_demo("walk", myolegs)
+    q = walk.qpos
+    root = walk.root_trajectory(myolegs)[0]  # [frame, 3]
+    np.testing.assert_array_equal(q[:, :3], root)  # the free root leads qpos
+    k0 = stance_translation_scale(myolegs, q, root, walk.fps)
+    c = 1.05
+    scaled = q.copy()
+    scaled[:, :2] += (c - 1.0) * root[:, :2]
+    k1 = stance_translation_scale(myolegs, scaled, c * root, walk.fps)
+    assert k0 == pytest.approx(1.0, abs=0.01)  # the shipped walk was built with it
+    assert k1 == pytest.approx(k0 / c, rel=5e-3)  # up to which samples count as stance
+    assert stance_translation_scale(myolegs, q, np.zeros_like(root), walk.fps) == 1.0
+    with pytest.raises(RetargetError, match="translation_scale"):
+        coordinates_to_motion(
+            read_coordinates(FALISSE / "IK_gait_14_mtp.mot"), myolegs, translation_scale="big"
+        )
 
 
 def test_map_and_model_errors(tmp_path, elbow):

@@ -27,7 +27,7 @@ Files of any format come in through :func:`emulator.motion.sources.load_motion`.
 
 from emulator.motion.retarget.coordinates import coordinates_to_motion
 from emulator.motion.retarget.errors import RetargetError
-from emulator.motion.retarget.ground import GROUND_MODES
+from emulator.motion.retarget.ground import GROUND_MODES, stance_translation_scale
 from emulator.motion.retarget.ik import RetargetReport, points_from_motion, retarget_points
 from emulator.motion.retarget.landmarks import model_landmarks, model_segments
 from emulator.motion.retarget.point_maps import PointMap, guess_map, known_maps, load_map
@@ -45,4 +45,5 @@ __all__ = [
     "model_segments",
     "points_from_motion",
     "retarget_points",
+    "stance_translation_scale",
 ]

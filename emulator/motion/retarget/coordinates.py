@@ -18,7 +18,7 @@ from emulator.motion.reference import (
     from_joint_values,
 )
 from emulator.motion.retarget.errors import RetargetError
-from emulator.motion.retarget.ground import _ground
+from emulator.motion.retarget.ground import _ground, stance_translation_scale
 from emulator.motion.retarget.landmarks import _posed, model_landmarks
 
 # ---------------------------------------------------------------------------------------------
@@ -47,7 +47,7 @@ def coordinates_to_motion(
     model: MuscleModel,
     *,
     name: str | None = None,
-    translation_scale: float | str = "auto",
+    translation_scale: float | str | None = None,
     floor: bool | str = True,
     on_range: str = "clip",
     loop: bool = False,
@@ -61,8 +61,14 @@ def coordinates_to_motion(
     * ``pelvis_tilt/list/rotation`` (body-fixed Z-X-Y rotations of the OpenSim pelvis in a y-up
       ground) and ``pelvis_tx/ty/tz`` become the free root: OpenSim's ground axes are taken to be
       the model pelvis's rest axes, so the model walks the way it faces.
-    * ``translation_scale="auto"`` scales the root translation by model/subject pelvis height
-      (stride fits leg length); ``floor`` then lowers the root so the feet touch the floor.
+    * ``translation_scale`` multiplies the subject's pelvis translation: ``"stance"`` picks the
+      factor at which the feet in stance do not slide over the floor
+      (:func:`~emulator.motion.retarget.ground.stance_translation_scale`; the joint angles
+      decide how far each step carries the body, so any other factor makes the reference root
+      outrun or trail its own feet); ``"auto"`` the model/subject pelvis-height ratio; a number
+      that factor; None: ``"stance"`` with ``floor="always"`` (a supporting foot in every
+      frame, walking: the rule's premise), else ``"auto"``. ``floor`` then lowers the root so
+      the feet touch the floor. The factor used is in ``meta["translation_scale"]``.
 
     Columns without a model joint are reported in ``meta["unmapped"]``.
     """
@@ -95,6 +101,7 @@ def coordinates_to_motion(
             signs[target] = -1
         values[target] = sign * v
     mot_name = name or Path(table.source).stem
+    translation = {}
     a = _free_root_adr(model)
     if a is not None and all(p in cols for p in _PELVIS):
         if R_pb is None:
@@ -103,26 +110,39 @@ def coordinates_to_motion(
         root_body = m.joint(model.root_joints[0]).id
         root_b = int(m.jnt_bodyid[root_body])
         off = d.xmat[root_b].reshape(3, 3).T @ (d.xpos[lms["pelvis"][0]] - d.xpos[root_b])
-        if translation_scale == "auto":
-            k = float(_posed(model).xpos[lms["pelvis"][0]][2] / np.mean(ty))
-        else:
-            k = float(translation_scale)
         root = np.empty((table.n_frames, 7))
+        walked = np.empty((table.n_frames, 3))  # the subject's pelvis translation, model axes (m)
         for i in range(table.n_frames):
             R_os = _axis_rot(2, tilt[i]) @ _axis_rot(0, lst[i]) @ _axis_rot(1, rot[i])
             R_root = R_pb @ R_os @ R_pb.T
             qq = np.zeros(4)
             mujoco.mju_mat2Quat(qq, R_root.ravel())
             root[i, 3:] = qq
-            root[i, :3] = k * (R_pb @ np.array([tx[i], ty[i], tz[i]])) - R_root @ off
+            walked[i] = R_pb @ np.array([tx[i], ty[i], tz[i]])
+            root[i, :3] = walked[i] - R_root @ off
         values[model.root_joints[0]] = root
+        if translation_scale is None:
+            translation_scale = "stance" if floor == "always" else "auto"
+        if translation_scale == "auto":
+            k = float(_posed(model).xpos[lms["pelvis"][0]][2] / np.mean(ty))
+        elif translation_scale == "stance":
+            probe = from_joint_values(model, values, table.fps, name=mot_name, loop=loop, source=table.source)
+            k = stance_translation_scale(model, probe.qpos, walked, table.fps)
+        elif isinstance(translation_scale, (int, float)) and translation_scale > 0:
+            k = float(translation_scale)
+        else:
+            raise RetargetError(
+                f"translation_scale must be 'stance', 'auto' or a number > 0, got {translation_scale!r}"
+            )
+        root[:, :3] += (k - 1.0) * walked
+        translation = {"translation_scale": round(k, 4)}
     elif any(p in cols for p in _PELVIS):
         unmapped.extend(p for p in _PELVIS if p in cols)
     if not values:
         raise RetargetError(
             f"{table.source}: no column names a joint of model {model.name!r} ({cols[:6]}...)"
         )
-    meta = {"unmapped": unmapped, "sign_flipped": sorted(signs), **table.meta}
+    meta = {"unmapped": unmapped, "sign_flipped": sorted(signs), **translation, **table.meta}
     mot = from_joint_values(
         model, values, table.fps, name=mot_name, loop=loop, source=table.source, meta=meta
     )

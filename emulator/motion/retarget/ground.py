@@ -15,6 +15,86 @@ from emulator.motion.retarget.errors import RetargetError
 from emulator.motion.retarget.landmarks import _point
 
 GROUND_MODES = ("shift", "lowest", "always")
+STANCE_BAND_M = 0.005  # a foot geom is in stance within this height of the frame's lowest foot geom
+
+
+def _foot_geoms(m: mujoco.MjModel, model: MuscleModel) -> list[int]:
+    """The collision geoms of both feet (hindfoot and toes)."""
+    collides = (m.geom_contype != 0) | (m.geom_conaffinity != 0)
+    out = []
+    for side in model.feet.values():
+        foot = {m.body(b).id for b in side}
+        toes = {b for b in range(m.nbody) if m.body_parentid[b] in foot and m.body_jntnum[b] == 1}
+        out += [g for g in range(m.ngeom) if m.geom_bodyid[g] in foot | toes and collides[g]]
+    return out
+
+
+def stance_translation_scale(model: MuscleModel, qpos: np.ndarray, walked: np.ndarray, fps: float) -> float:
+    """The factor on the root's translation at which the feet in stance do not slide.
+
+    ``qpos [frame, nq]`` is a motion whose root carries the translation ``walked [frame, 3]``
+    (m) once; scaling it by ``k`` moves every point of the body horizontally by
+    ``(k - 1) * walked``. The stance samples are each foot collision geom's lowest point in the
+    frames where it is within :data:`STANCE_BAND_M` of the frame's lowest foot geom (the
+    supporting foot, as if every frame touched the floor) and moves at less than half the
+    root's speed (not a swing foot brushing the floor); the velocity of that material point
+    of the foot (rolling over a heel or the toes moves the contact, not the foot's skin)
+    is ``v + (k - 1) * dwalked/dt`` and the least-squares ``k`` is closed-form. A retarget that
+    scales the translation by another factor (a pelvis-height ratio, say) leaves a reference
+    whose root outruns or trails its own feet: tracking its joint angles exactly then drifts
+    from its root. 1.0 when the motion does not translate.
+    """
+    m = model.mj_model
+    geoms = _foot_geoms(m, model)
+    n = len(qpos)
+    if not geoms or n < 3:
+        return 1.0
+    d = mujoco.MjData(m)
+    centre = np.empty((n, len(geoms), 3))
+    axes = np.empty((n, len(geoms), 3, 3))
+    low = np.empty((n, len(geoms), 3))  # each geom's lowest point (world)
+    for i, q in enumerate(qpos):
+        d.qpos[:] = q
+        mujoco.mj_kinematics(m, d)
+        centre[i] = d.geom_xpos[geoms]
+        axes[i] = d.geom_xmat[geoms].reshape(-1, 3, 3)
+        for j, g in enumerate(geoms):
+            low[i, j] = _lowest_point(m, d, g)
+    local = np.einsum("fgji,fgj->fgi", axes, low - centre)  # the lowest point in the geom's frame
+    before = np.einsum("fgij,fgj->fgi", axes[:-2], local[1:-1]) + centre[:-2]
+    after = np.einsum("fgij,fgj->fgi", axes[2:], local[1:-1]) + centre[2:]
+    v = (after - before)[..., :2] * fps / 2  # [frame - 2, geom, 2] material velocity at the contact
+    z = low[1:-1, :, 2]
+    vw = (walked[2:, :2] - walked[:-2, :2]) * fps / 2
+    # a swing foot can brush the floor (toe clearance ~0 in mid-swing): it moves at about twice
+    # the walking speed, a stance foot at a small fraction of it
+    slow = np.linalg.norm(v, axis=-1) < 0.5 * np.linalg.norm(vw, axis=-1)[:, None]
+    stance = (z - z.min(axis=1, keepdims=True) < STANCE_BAND_M) & slow
+    a, b = np.broadcast_to(vw[:, None, :], v.shape)[stance], v[stance]
+    den = float(np.sum(a * a))
+    if den < 1e-9:
+        return 1.0
+    return 1.0 - float(np.sum(a * b)) / den
+
+
+def _lowest_point(m: mujoco.MjModel, d: mujoco.MjData, g: int) -> np.ndarray:
+    """A geom's lowest point in the world (spheres, capsules and boxes exactly, other shapes at
+    their bounding sphere's bottom)."""
+    c, R, size = d.geom_xpos[g], d.geom_xmat[g].reshape(3, 3), m.geom_size[g]
+    t = m.geom_type[g]
+    down = np.array([0.0, 0.0, -1.0])
+    if t == mujoco.mjtGeom.mjGEOM_SPHERE:
+        return c + size[0] * down
+    if t == mujoco.mjtGeom.mjGEOM_CAPSULE:
+        end = R[:, 2] * size[1] * (1.0 if R[2, 2] < 0 else -1.0)  # the lower end of the segment
+        return c + end + size[0] * down
+    if t == mujoco.mjtGeom.mjGEOM_BOX:
+        return c + R @ (-np.sign(R[2, :]) * size)
+    if t == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
+        # the support point of an ellipsoid x^T A x = 1 (A = R diag(1/r^2) R^T) in direction -z
+        M = R @ np.diag(size**2) @ R.T
+        return c + M @ down / np.sqrt(down @ M @ down)
+    return c + m.geom_rbound[g] * down
 
 
 def _ground(model: MuscleModel, qpos: np.ndarray, lms, mode: str = "lowest") -> tuple[np.ndarray, dict]:
