@@ -29,7 +29,10 @@ SCHEDULERS = "in-process (default), 'local' (a Dask LocalCluster) or 'tcp://HOST
 # reference's own lengths for a stiff PD law run at every physics step (an untrained policy
 # already servos to the walk; the policy corrects at 30 Hz), termination on the mean body
 # distance, muscle tone at resets, previous action and 5 future frames observed, low initial
-# action noise; 32 envs, 5 epochs x 4 minibatches. myofullbody: wider networks, fewer envs per
+# action noise bounded at log std -2 ("quiet"), root-rotation and root-translation kernels
+# sharpened; 128 envs, 5 epochs x 4 minibatches (benchmarks/recipes/myolegs_walk_servo30_quiet.toml
+# states the same, and every recipe there states what it uses, so a change here changes none of
+# them: tests/test_walking_benchmark.py). myofullbody: wider networks, fewer envs per
 # seed (each step costs more physics), the same update passes. Budgets stay the learner's
 # defaults: enough to see learning; walking takes millions of steps (docs/walking.md).
 _WALK_ENV = {
@@ -48,7 +51,7 @@ _WALK_ENV = {
 }
 MODEL_DEFAULTS = {
     "myolegs": {
-        "n_envs": 32,
+        "n_envs": 128,
         "env": _WALK_ENV,
         "ppo": {
             "hidden": (256, 256),
@@ -56,6 +59,18 @@ MODEL_DEFAULTS = {
             "minibatches": 4,
             "init_excitation": 0.5,
             "init_log_std": -1.0,
+            "log_std_max": -2.0,
+        },
+        "exp": {
+            "weights": {
+                "joint_angle": 0.35,
+                "joint_velocity": 0.1,
+                "body_position": 0.15,
+                "root_rotation": 0.15,
+                "root_translation": 0.15,
+                "root_velocity": 0.1,
+            },
+            "sigmas": {"root_rotation": 0.15, "root_translation": 0.1},
         },
         "qflex": {"hidden": (256, 256)},
     },

@@ -47,3 +47,27 @@ def test_steps_to_reads_the_smoothed_error_per_curve(walking, tmp_path):
     assert slow["steps_to_8.5_deg"] == 1000 and slow["steps_to_5_deg"] == ""
     reread = list(csv.DictReader(open(tmp_path / "st.csv")))
     assert [r["steps_to_5_deg"] for r in reread] == ["4000", ""]
+
+
+@pytest.mark.parametrize(
+    "recipe", sorted((ROOT / "benchmarks" / "recipes").glob("*.toml")), ids=lambda p: p.stem
+)
+def test_every_recipe_states_what_it_trains_with(recipe, monkeypatch):
+    """A recipe resolves to the same training config with and without the model's defaults
+    (``diversity.config.MODEL_DEFAULTS``), so changing the default recipe changes no recipe
+    file's meaning; the myolegs default is the quiet recipe itself."""
+    import diversity.config as config
+
+    cfg, _ = config.load_config(recipe)
+
+    def used(run):  # the tables of the run's own learner and reward (the others never act)
+        d = run.train_config().to_dict()
+        unused = {"ppo", "qflex", "add", "exp"} - {run.algo, run.reward}
+        return {k: v for k, v in d.items() if k not in unused}
+
+    resolved = used(cfg)
+    monkeypatch.setattr(config, "MODEL_DEFAULTS", {})
+    assert used(cfg) == resolved
+    monkeypatch.undo()
+    if recipe.stem == "myolegs_walk_servo30_quiet":
+        assert used(config.RunConfig(model="myolegs", motion="walk", steps=cfg.steps)) == resolved
