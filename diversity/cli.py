@@ -7,6 +7,7 @@ code 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 
 import typer
@@ -263,6 +264,12 @@ def _print_summary(summary: dict, store: str) -> None:
             f"{up['n_up_and_under_tolerance']} of them under {up['tolerance_deg']:g} deg while up "
             f"(up for {times[0]:.2f}-{times[-1]:.2f} s)"
         )
+        if up["n_up_whole_rollout"] < up["n_seeds"]:  # the table's errors then include falls
+            err = sorted(up["joint_angle_error_upright"].values())
+            lines.append(
+                f"joint_angle_error while up (before each seed's first termination): median "
+                f"{statistics.median(err):.2f} deg, {err[0]:.2f}-{err[-1]:.2f}"
+            )
     if r := summary.get("run"):
         lines.append(
             f"this run: {len(r['trained'])} seeds trained, {len(r['skipped'])} kept from before; "

@@ -393,6 +393,7 @@ def test_balance_says_how_long_each_seed_stayed_up_and_which_way_it_fell():
     assert summary["n_seeds"] == 3 and summary["n_up_whole_rollout"] == 2
     assert summary["n_up_and_under_tolerance"] == 1 + int(errors.loc[2] < errors.loc[0] + 1e-6)
     assert summary["upright_s"][1] == pytest.approx(2.3, abs=1e-3)
+    assert summary["joint_angle_error_upright"][1] == pytest.approx(errors.loc[1], abs=1e-3)
     assert upright_summary(ds.drop_vars("root_position")) is None  # no free root: not a walker
 
 

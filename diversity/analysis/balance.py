@@ -135,7 +135,8 @@ def upright_summary(ds: xr.Dataset, tolerance_deg: float = 5.0) -> dict | None:
     """For a store with a free root (None otherwise): of the completed seeds, how many stayed up
     the whole rollout (no termination, the root never :data:`FALL_SINK_M` below the
     reference's; the walking bar) and how many of those tracked under ``tolerance_deg`` mean
-    joint-angle error, and each seed's ``upright_s``."""
+    joint-angle error, and each seed's ``upright_s`` and ``joint_angle_error_upright`` (deg, mean
+    over the samples before its first termination: the whole-rollout mean mixes in the fall)."""
     if "root_position" not in ds or not len(completed_seeds(ds)):
         return None
     table = balance_table(ds)
@@ -147,5 +148,11 @@ def upright_summary(ds: xr.Dataset, tolerance_deg: float = 5.0) -> dict | None:
         "n_up_whole_rollout": int(up.sum()),
         "n_up_and_under_tolerance": int(close.sum()),
         "tolerance_deg": tolerance_deg,
-        "upright_s": {int(s): round(float(u), 3) for s, u in zip(table["seed"], table["upright_s"], strict=True)},
+        "upright_s": {
+            int(s): round(float(u), 3) for s, u in zip(table["seed"], table["upright_s"], strict=True)
+        },
+        "joint_angle_error_upright": {
+            int(s): round(float(e), 3)
+            for s, e in zip(table["seed"], table["joint_angle_error_upright"], strict=True)
+        },
     }
