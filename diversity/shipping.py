@@ -34,6 +34,7 @@ def _per_seed(ds, balance: dict) -> dict:
         row[f"{name}_{units}"] = round(float(one[name].mean("time")), 3)
     row.update(
         upright_s=round(balance["upright_s"], 3),
+        joint_angle_error_upright_deg=round(float(balance["joint_angle_error_upright"]), 3),
         terminated=bool(balance["terminated"]),
         max_root_sink_m=round(float(max_root_sink(one)), 3),
         fell=bool(balance["fell"]),
@@ -76,7 +77,8 @@ def ship_policy_set(store: str | Path, name: str, out_dir: str | Path | None = N
             f"{len(seeds)} seeds, {ds.attrs.get('model')} / {ds.attrs.get('motion')}: rollout mean joint-angle "
             f"error median {np.median(err):.2f} deg (max {np.max(err):.2f}), "
             f"{sum(r['fell'] for r in rows)} fell over {rollout_s(ds):.2f} s "
-            f"(upright median {np.median([r['upright_s'] for r in rows]):.2f} s)"
+            f"(upright median {np.median([r['upright_s'] for r in rows]):.2f} s, "
+            f"{np.median([r['joint_angle_error_upright_deg'] for r in rows]):.2f} deg while up)"
         ),
         "seeds": [int(s) for s in seeds],
         "per_seed": rows,

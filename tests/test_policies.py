@@ -85,6 +85,10 @@ def test_ship_writes_a_lean_set_with_a_manifest(store, tmp_path):
         seed = row["seed"]
         err = float(ds["joint_angle_error"].sel(seed=seed).mean("time"))
         assert row["joint_angle_error_deg"] == pytest.approx(err, abs=1e-3)
+        term = ds["terminated"].sel(seed=seed).values.astype(bool)  # while up: before the first
+        upto = int(term.argmax()) if term.any() else len(term)
+        up_err = float(ds["joint_angle_error"].sel(seed=seed).values[: max(upto, 1)].mean())
+        assert row["joint_angle_error_upright_deg"] == pytest.approx(up_err, abs=1e-3)
         assert row["env_steps"] == int(ds["train_env_steps"].sel(seed=seed).max())
         assert row["fell"] is False  # the elbow has a welded base: nothing to fall
     for f in sorted((store / "policies").glob("seed_*.msgpack")):
