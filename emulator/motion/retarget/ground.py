@@ -78,8 +78,8 @@ def stance_translation_scale(model: MuscleModel, qpos: np.ndarray, walked: np.nd
 
 
 def _lowest_point(m: mujoco.MjModel, d: mujoco.MjData, g: int) -> np.ndarray:
-    """A geom's lowest point in the world (spheres, capsules and boxes exactly, other shapes at
-    their bounding sphere's bottom)."""
+    """A geom's lowest point in the world (spheres, capsules, ellipsoids and boxes exactly, other
+    shapes at their bounding sphere's bottom)."""
     c, R, size = d.geom_xpos[g], d.geom_xmat[g].reshape(3, 3), m.geom_size[g]
     t = m.geom_type[g]
     down = np.array([0.0, 0.0, -1.0])
