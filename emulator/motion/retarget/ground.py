@@ -18,15 +18,24 @@ GROUND_MODES = ("shift", "lowest", "always")
 STANCE_BAND_M = 0.005  # a foot geom is in stance within this height of the frame's lowest foot geom
 
 
-def _foot_geoms(m: mujoco.MjModel, model: MuscleModel) -> list[int]:
-    """The collision geoms of both feet (hindfoot and toes)."""
+def _foot_sides(m: mujoco.MjModel, model: MuscleModel) -> list[tuple[list[int], list[int], int | None]]:
+    """Per foot: its hindfoot collision geoms, its toes' collision geoms and the toe joint (None
+    without one)."""
     collides = (m.geom_contype != 0) | (m.geom_conaffinity != 0)
-    out = []
+    sides = []
     for side in model.feet.values():
         foot = {m.body(b).id for b in side}
-        toes = {b for b in range(m.nbody) if m.body_parentid[b] in foot and m.body_jntnum[b] == 1}
-        out += [g for g in range(m.ngeom) if m.geom_bodyid[g] in foot | toes and collides[g]]
-    return out
+        toes = [b for b in range(m.nbody) if m.body_parentid[b] in foot and m.body_jntnum[b] == 1]
+        hind = [g for g in range(m.ngeom) if m.geom_bodyid[g] in foot and collides[g]]
+        toe_g = [g for g in range(m.ngeom) if m.geom_bodyid[g] in toes and collides[g]]
+        toe_j = [int(m.body_jntadr[b]) for b in toes]
+        sides.append((hind, toe_g, toe_j[0] if toe_j else None))
+    return sides
+
+
+def _foot_geoms(m: mujoco.MjModel, model: MuscleModel) -> list[int]:
+    """The collision geoms of both feet (hindfoot and toes)."""
+    return [g for hind, toe_g, _ in _foot_sides(m, model) for g in hind + toe_g]
 
 
 def stance_translation_scale(model: MuscleModel, qpos: np.ndarray, walked: np.ndarray, fps: float) -> float:
@@ -126,15 +135,7 @@ def _ground(model: MuscleModel, qpos: np.ndarray, lms, mode: str = "lowest") -> 
     planes = [
         g for g in range(m.ngeom) if m.geom_type[g] == mujoco.mjtGeom.mjGEOM_PLANE and m.geom_bodyid[g] == 0
     ]
-    collides = (m.geom_contype != 0) | (m.geom_conaffinity != 0)
-    sides = []
-    for side in model.feet.values():
-        foot = {m.body(b).id for b in side}
-        toes = [b for b in range(m.nbody) if m.body_parentid[b] in foot and m.body_jntnum[b] == 1]
-        hind = [g for g in range(m.ngeom) if m.geom_bodyid[g] in foot and collides[g]]
-        toe_g = [g for g in range(m.ngeom) if m.geom_bodyid[g] in toes and collides[g]]
-        toe_j = [int(m.body_jntadr[b]) for b in toes]
-        sides.append((hind, toe_g, toe_j[0] if toe_j else None))
+    sides = _foot_sides(m, model)
     if not planes or not any(h for h, _, _ in sides):
         feet = [k for k in ("heel_r", "heel_l", "toe_r", "toe_l") if k in lms]
         if not feet:
