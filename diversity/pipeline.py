@@ -22,6 +22,7 @@ import shutil
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -446,6 +447,9 @@ def _write_seeds(out: Path, seeds, pending, ro, curves: dict, trainer, agent, me
             **(meta[i] if isinstance(meta, list) else meta),
             "rollout_joint_angle_error_deg": errors[seed],
             "rollout_cycles": float(ro.data["metrics"].shape[1] / max(trainer.reference_frames, 1)),
+            # which motion (by content) the policy tracks: a rebuilt motion of the same name
+            # is a different task (rollout_policies warns)
+            "motion_hash": trainer.motion.content_hash,
         }
         save_policy(out / POLICY_DIR, seed, jax_index(agent, i), trainer.config, seed_curves, seed_meta)
         data = {n: arr[i] for n, (dims, arr) in variables.items() if dims[0] == "seed"}
@@ -632,6 +636,20 @@ def _run_dask(config_json, out, blocks, pending, scheduler, progress, report, pe
 # rolling out kept policies (no training)
 
 
+def _warn_if_motion_changed(source: Path, pset, trainer) -> None:
+    """Warn when the policies were trained on other frames than the motion of that name here
+    (a shipped motion rebuilt since, say): they roll out on the current one."""
+    trained = {m.get("motion_hash") for m in pset.meta if isinstance(m, dict)} - {None}
+    current = trainer.motion.content_hash
+    if trained and trained != {current}:
+        warnings.warn(
+            f"{source}: trained on motion {trainer.config.motion!r} with content hash "
+            f"{', '.join(sorted(trained))}; the {trainer.config.motion!r} here is {current} (changed since): "
+            "rolling out on the current one",
+            stacklevel=3,
+        )
+
+
 def rollout_policies(
     policies: str | Path,
     out: str | Path,
@@ -669,6 +687,7 @@ def rollout_policies(
     )  # fmt: skip
     if config.train_config().to_json() != tc.to_json():
         raise PolicyError(f"{source}: its training configuration does not round-trip through a run config")
+    _warn_if_motion_changed(source, pset, trainer)
     schema = rollout_schema(trainer, n_cycles=cycles)
     n_iter = next(iter(pset.curves.values())).shape[1] if pset.curves else trainer.n_iterations
     if out.exists():

@@ -22,6 +22,7 @@ from emulator.models import MuscleModel, load_model
 from emulator.motion.formats.base import CoordinateTable
 from emulator.motion.formats.opensim import is_translation
 from emulator.motion.reference import MotionError, ReferenceMotion, _free_root_adr, elbow_flexion_cycle
+from emulator.motion.retarget.contact import ground_on_contacts, kinematic_events
 from emulator.motion.retarget.coordinates import coordinates_to_motion
 from emulator.motion.sources import load_motion
 from emulator.paths import deepmimic_dir, falisse_dir, measured_dir_root, motions_dir
@@ -54,15 +55,32 @@ def _quiet(fn, *a, **k):
         return fn(*a, **k)
 
 
+def _on_contacts(model: MuscleModel, cyc: ReferenceMotion) -> ReferenceMotion:
+    """The finished cycle with its feet on the floor at its own gait events (contact IK).
+
+    Grounded last: closing the seam (as_cycle) and resampling would smear per-frame changes.
+    The events are the cycle's own (each foot's toes slowing below 0.3x / leaving above 0.5x
+    the walking speed): on the averaged walk the foot is still swinging forward at 0.9x the
+    walking speed at the GRF's heel strike (frame 0) and rests from ~5 % on, so holding it on
+    the floor from 0 % would drag it. Its toe-off (62 %) is a little before the plates' force
+    falls below 5 % body weight (65 %)."""
+    events = kinematic_events(model, cyc)
+    grounded, report = ground_on_contacts(model, cyc, events)
+    return grounded._replace(meta=dict(grounded.meta, contact_fit=report))
+
+
 def walking_cycle(model: MuscleModel, data_dir: Path | None = None) -> ReferenceMotion:
-    """One measured walking cycle (right heel strike to the next) on ``model``, looped."""
+    """One measured walking cycle (right heel strike to the next) on ``model``, looped, its feet
+    on the floor at its gait events (:func:`_on_contacts`)."""
     d = data_dir or falisse_dir()
     table = _average_ik_table(d / "IK_average_walking_FGC.mat")
     mot = _quiet(coordinates_to_motion, table, model, name="walk", floor="always")
-    cyc = mot.as_cycle(model, drop_last=True).resample(model, DEMO_FPS)
+    cyc = _on_contacts(model, mot.as_cycle(model, drop_last=True).resample(model, DEMO_FPS))
     return cyc._replace(
         source="Falisse et al. 2019 (MIT), IK_average_walking_FGC.mat: gait-cycle average of OpenSim IK, measured",
-        meta=dict(cyc.meta, derived="coordinates_to_motion + as_cycle(drop_last) + resample 100 Hz"),
+        meta=dict(
+            cyc.meta, derived="coordinates_to_motion + as_cycle(drop_last) + resample 100 Hz + contact IK"
+        ),
     )
 
 
@@ -131,6 +149,7 @@ def walking_trial_cycle(model: MuscleModel, data_dir: Path | None = None) -> Ref
     cyc = cyc.starting_at(model, int(round((strikes["right"] - table.time[i0]) / dt)))
     # closing the seam leans the toes 0.6 deg past their range for 4 frames: back into range
     cyc = _quiet(cyc.resample(model, DEMO_FPS).check_ranges, model, on_violation="clip")
+    cyc = _on_contacts(model, cyc)
     return cyc._replace(
         source="Falisse et al. 2019 (MIT), IK_gait_14_mtp.mot: one stride of a single trial (OpenSim IK), measured",
         meta=dict(
@@ -139,7 +158,7 @@ def walking_trial_cycle(model: MuscleModel, data_dir: Path | None = None) -> Ref
             left_heel_strike_s=strikes["left"],
             right_heel_strike_s=strikes["right"],
             derived="stride from the left heel strike + coordinates_to_motion + as_cycle(drop_last) + "
-            "starting_at(right heel strike)",
+            "starting_at(right heel strike) + resample 100 Hz + contact IK",
         ),
     )
 

@@ -60,7 +60,9 @@ def test_walking_demos_within_normal_gait_ranges(myolegs, name, stride_s):
     walk = load_demo(name, myolegs)
     assert walk.duration_s == pytest.approx(stride_s, abs=0.02)  # one stride of the measured subject
     hip = np.degrees(walk.qpos[:, myolegs.joint("hip_flexion_r").qpos_index])
-    assert hip[0] > hip.max() - 1.0  # starts at the right heel strike (hip flexed most), as the EMG/GRF
+    # starts at the right heel strike (hip flexed most), as the EMG/GRF; the contact IK moves the
+    # hip by up to 2.5 deg there (a phase error of 5 % moves it by ~5 deg)
+    assert hip[0] > hip.max() - 3.0
     for side in "rl":
         for joint, (lo, hi) in NORMAL_WALK.items():
             a = np.degrees(walk.qpos[:, myolegs.joint(f"{joint}_{side}").qpos_index])

@@ -182,3 +182,24 @@ def test_run_continues_a_policy_set(store, tmp_path):
 
 def jax_row(tree, i):
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[i], tree)
+
+
+def test_policies_remember_their_motion_and_a_rollout_on_a_changed_one_warns(store, monkeypatch):
+    """Each policy file records the content hash of the motion it trained on; rolling a set out
+    after that motion was rebuilt (same name, other frames) says so instead of passing silently."""
+    import warnings
+
+    from diversity.pipeline import _warn_if_motion_changed
+    from emulator.motion.reference import ReferenceMotion
+
+    source = find_policy_set(store)
+    pset, trainer = load_policy_set(source)
+    assert {m["motion_hash"] for m in pset.meta} == {xr.open_zarr(store).attrs["motion_hash"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_motion_changed(source, pset, trainer)  # unchanged: silent
+    monkeypatch.setattr(ReferenceMotion, "content_hash", property(lambda self: "0" * 16))
+    with pytest.warns(
+        UserWarning, match=r"trained on motion 'elbow_flexion'.*0000000000000000 \(changed since\)"
+    ):
+        _warn_if_motion_changed(source, pset, trainer)

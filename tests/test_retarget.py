@@ -152,7 +152,9 @@ def test_stance_scale_is_relative_to_the_translation_given(myolegs):
     scaled = q.copy()
     scaled[:, :2] += (c - 1.0) * root[:, :2]
     k1 = stance_translation_scale(myolegs, scaled, c * root, walk.fps)
-    assert k0 == pytest.approx(1.0, abs=0.01)  # the shipped walk was built with it
+    # the shipped walk was built with it, then contact IK pinned its stance toes (this estimator
+    # also samples the heel rolling in and out of stance)
+    assert k0 == pytest.approx(1.0, abs=0.04)
     assert k1 == pytest.approx(k0 / c, rel=5e-3)  # up to which samples count as stance
     assert stance_translation_scale(myolegs, q, np.zeros_like(root), walk.fps) == 1.0
     with pytest.raises(RetargetError, match="translation_scale"):

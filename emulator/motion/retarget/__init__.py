@@ -21,10 +21,12 @@ Landmarks and segments of a model are found from OpenSim body names (``pelvis``,
 model has its own table. A user map can name bodies directly (``body:NAME``).
 The package's modules follow its concerns: :mod:`.landmarks` (the model side: landmarks and
 segments), :mod:`.point_maps` (the input side), :mod:`.ik` (scaling, root alignment, damped
-least squares), :mod:`.ground` (feet on the floor) and :mod:`.coordinates` (named coordinates).
+least squares), :mod:`.ground` (feet on the floor), :mod:`.contact` (a walking cycle's feet on the
+floor at its gait events, by contact-constrained IK) and :mod:`.coordinates` (named coordinates).
 Files of any format come in through :func:`emulator.motion.sources.load_motion`.
 """
 
+from emulator.motion.retarget.contact import ContactEvents, ContactFit, ground_on_contacts, kinematic_events
 from emulator.motion.retarget.coordinates import coordinates_to_motion
 from emulator.motion.retarget.errors import RetargetError
 from emulator.motion.retarget.ground import GROUND_MODES, stance_translation_scale
@@ -34,11 +36,15 @@ from emulator.motion.retarget.point_maps import PointMap, guess_map, known_maps,
 
 __all__ = [
     "GROUND_MODES",
+    "ContactEvents",
+    "ContactFit",
     "PointMap",
     "RetargetError",
     "RetargetReport",
     "coordinates_to_motion",
+    "ground_on_contacts",
     "guess_map",
+    "kinematic_events",
     "known_maps",
     "load_map",
     "model_landmarks",
