@@ -130,18 +130,27 @@ def retarget(
     body_model: str | None = typer.Option(
         None, "--body-model", help="SMPL-H/SMPL-X body-model .npz (AMASS)."
     ),
-    floor: str = typer.Option("shift", "--floor", help="Feet on the floor: shift|lowest|always|none."),
+    floor: str = typer.Option(
+        "shift",
+        "--floor",
+        help="Feet on the floor: shift|lowest|always|none, or contact (a walking cycle, with --loop: "
+        "contact IK at its own gait events, as the shipped walks).",
+    ),
     loop: bool = typer.Option(False, "--loop", help="Close the motion into a cycle (matched seam)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ):
     """Bring a motion file onto a model (inverse kinematics for points) and save it as .npz."""
     from emulator.models import load_model
-    from emulator.motion.retarget import GROUND_MODES
+    from emulator.motion.retarget import GROUND_MODES, ground_on_contacts, kinematic_events
     from emulator.motion.sources import describe_motion, load_motion
 
     try:
-        if floor not in (*GROUND_MODES, "none"):
-            raise UserError(f"--floor must be one of {', '.join(GROUND_MODES)}, none; got {floor!r}")
+        if floor not in (*GROUND_MODES, "none", "contact"):
+            raise UserError(f"--floor must be one of {', '.join(GROUND_MODES)}, none, contact; got {floor!r}")
+        if floor == "contact" and not loop:
+            raise UserError(
+                "--floor contact grounds a walking cycle: give --loop (and --start/--stop around one stride)"
+            )
         if not out.endswith(".npz"):
             raise UserError(f"--out must end in .npz, got {out!r}")
         m = load_model(model)
@@ -155,9 +164,12 @@ def retarget(
             up=up,
             units=units,
             body_model=body_model,
-            floor=False if floor == "none" else floor,
+            floor={"none": False, "contact": "always"}.get(floor, floor),
             loop=loop,
         )
+        if floor == "contact":
+            mot, fit = ground_on_contacts(m, mot, kinematic_events(m, mot))
+            report = {**report, "contact_fit": fit, "gait_events": mot.meta["ground"]}
         path = mot.save(out)
     except (*motion_errors(), UserError) as e:
         fail(e)

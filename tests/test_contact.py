@@ -100,3 +100,38 @@ def test_contact_ik_errors_name_the_problem(myolegs):
         kinematic_events(myolegs, standing)
     with pytest.raises(RetargetError, match="need a cycle"):
         kinematic_events(myolegs, walk._replace(loop=False))
+
+
+def test_cli_retarget_floor_contact_grounds_a_measured_stride(tmp_path, myolegs):
+    """`diversity retarget ... --loop --floor contact`: a user's walking stride (here the lab
+    trial from its left heel strike, 1.05 s) gets the shipped walks' treatment."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from diversity.cli import app
+    from emulator.motion.reference import ReferenceMotion
+    from tests.conftest import FALISSE
+
+    runner = CliRunner()
+    out = tmp_path / "stride.npz"
+    args = ["retarget", str(FALISSE / "IK_gait_14_mtp.mot"), "--model", "myolegs", "--out", str(out)]
+    res = runner.invoke(app, [*args, "--floor", "contact"])
+    assert res.exit_code == 2 and "--floor contact grounds a walking cycle: give --loop" in res.output
+    assert not out.exists()
+    res = runner.invoke(
+        app, [*args, "--start", "0.15", "--stop", "1.20", "--loop", "--floor", "contact", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert (
+        rep["gait_events"]["mode"] == "contact_ik" and rep["contact_fit"]["stance_height_error_max_mm"] < 1.0
+    )
+    assert rep["gait_events"]["strike"]["left"] < 0.08  # the cut starts at the left heel strike
+    mot = ReferenceMotion.load(out, myolegs)
+    events = ContactEvents(mot.meta["ground"]["strike"], mot.meta["ground"]["toe_off"])
+    n = mot.n_frames
+    for foot, (low, heel, _) in _feet(myolegs, mot).items():
+        s = np.array([events.since_strike(foot, i / n) for i in range(n)])
+        held = (s >= 0) & (s <= events.stance(foot) - ContactFit().ramp_frames / n)
+        assert np.abs(low[held]).max() < 1e-3 and abs(heel[int(round(events.strike[foot] * n)) % n]) < 1e-3

@@ -90,6 +90,9 @@ def kinematic_events(model: MuscleModel, motion: ReferenceMotion, arrive: float 
                 raise RetargetError(f"model {model.name!r} has no toe joint to time the gait events on")
             xy[i, k] = d.xpos[m.jnt_bodyid[joint], :2]
     v = np.linalg.norm(np.diff(xy, axis=0), axis=-1) * motion.fps / speed  # [frame, foot] in walking speeds
+    # a 3-frame running median (round the cycle): a seam that does not quite close (a stride cut
+    # by time) jumps for one frame, which is not a step
+    v = np.median(np.stack([np.roll(v, 1, axis=0), v, np.roll(v, -1, axis=0)]), axis=0)
     strike, toe_off = {}, {}
     for k, foot in enumerate(sides):
         lands, leaves = _crossings(v[:, k], arrive, leave)
