@@ -141,8 +141,8 @@ def rollout_cmd(
 ):
     """Roll every seed of a policy set out into a new store (same schema as `run`), no training."""
     from diversity.config import ConfigError
-    from diversity.pipeline import rollout_policies
     from diversity.progress import RichProgress
+    from diversity.rollouts import rollout_policies
     from diversity.store import StoreError
     from emulator.learning.policies import PolicyError
 

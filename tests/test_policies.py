@@ -189,7 +189,7 @@ def test_policies_remember_their_motion_and_a_rollout_on_a_changed_one_warns(sto
     after that motion was rebuilt (same name, other frames) says so instead of passing silently."""
     import warnings
 
-    from diversity.pipeline import _warn_if_motion_changed
+    from diversity.rollouts import _warn_if_motion_changed
     from emulator.motion.reference import ReferenceMotion
 
     source = find_policy_set(store)
