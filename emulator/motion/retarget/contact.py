@@ -4,7 +4,7 @@ Measured joint angles put on a model whose segments and feet differ from the sub
 keep the feet where the subject's were. On myolegs the averaged walk's trailing foot, on straight
 toes (the IK has no toe angles), props the body up so the leading heel hangs ~3 cm above the
 floor at its strike and lands ~0.2 s late, and the stance toes slide. :func:`ground_on_contacts`
-re-solves the whole cycle at once (Gauss-Newton over every frame's free coordinates) so that
+re-solves the whole cycle at once (Gauss-Newton over every frame's root and leg coordinates) so that
 
 * each foot is on the floor from its strike to its toe-off (its lowest collision geom touches),
   with its hindfoot down for ``heel_window`` of the cycle after the strike;
