@@ -36,7 +36,7 @@ from emulator.motion.reference import (
     apply_joint_couplings,
 )
 from emulator.motion.retarget.errors import RetargetError
-from emulator.motion.retarget.ground import _foot_sides
+from emulator.motion.retarget.ground import _floor_plane, _foot_sides
 
 __all__ = ["ContactEvents", "ContactFit", "ground_on_contacts", "kinematic_events"]
 
@@ -180,12 +180,10 @@ def ground_on_contacts(
         raise RetargetError(
             f"gait events name feet {sorted(events.strike)}; model {model.name!r} has {sorted(sides)}"
         )
-    planes = [
-        g for g in range(m.ngeom) if m.geom_type[g] == mujoco.mjtGeom.mjGEOM_PLANE and m.geom_bodyid[g] == 0
-    ]
-    if not planes:
+    plane = _floor_plane(m)
+    if plane is None:
         raise RetargetError(f"model {model.name!r} has no floor plane to put the feet on")
-    problem = _Problem(model, motion, events, fit, sides, planes[0], _Solver(model))
+    problem = _Problem(model, motion, events, fit, sides, plane, _Solver(model))
     q = problem.solve()
     report = problem.report(q)
     meta = dict(
@@ -214,9 +212,8 @@ class _Problem:
         self.n = len(self.q0)
         self.cols = _leg_columns(m, sides, solver.cols)
         self._in_solver = np.searchsorted(solver.cols, self.cols)  # their columns of solver._E
-        a = _free_root_adr(model)
         w = np.full(m.nv, fit.weight_joint)
-        dof = int(m.jnt_dofadr[_root_joint(m, a)])
+        dof = int(m.jnt_dofadr[m.joint(model.root_joints[0]).id])  # the free root's 6 dofs
         w[dof : dof + 2] = fit.weight_root_xy
         w[dof + 2] = fit.weight_root_z
         w[dof + 3 : dof + 6] = fit.weight_root_rotation
@@ -346,6 +343,8 @@ class _Problem:
     def solve(self) -> np.ndarray:
         m, n, k = self.m, self.n, len(self.cols)
         q = self.q0.copy()
+        wp2, ws2 = self.w_prior**2, self.w_smooth**2
+        coef = (1.0, -2.0, 1.0)
         for _ in range(self.fit.iterations):
             H = np.zeros((n * k, n * k))
             g = np.zeros(n * k)
@@ -360,14 +359,11 @@ class _Problem:
                 if len(r):
                     H[blk, blk] += J.T @ J
                     g[blk] += J.T @ r
-                wp = self.w_prior
-                H[blk, blk] += np.diag(wp**2)
-                g[blk] += wp**2 * self._diff(q[i], self.q0[i])
+                H[blk, blk] += np.diag(wp2)
+                g[blk] += wp2 * self._diff(q[i], self.q0[i])
                 # second difference around frame i: (q[i-1] - q[i]) + (q[i+1] - q[i]) -> 0
                 f = self._diff(q[i], self._neighbour(q, i - 1)) + self._diff(q[i], self._neighbour(q, i + 1))
                 idx = [(i - 1) % n, i, (i + 1) % n]
-                coef = [1.0, -2.0, 1.0]
-                ws2 = self.w_smooth**2
                 for a_, ca in zip(idx, coef, strict=True):
                     g[a_ * k : (a_ + 1) * k] += ca * ws2 * (-f)
                     for b_, cb in zip(idx, coef, strict=True):
@@ -395,7 +391,7 @@ class _Problem:
             if int(m.jnt_type[j]) in (int(mujoco.mjtJoint.mjJNT_HINGE),) and dof in self.cols:
                 c = np.degrees(np.abs(change[:, list(self.cols).index(dof)])).max()
                 joints[m.joint(j).name] = round(float(c), 2)
-        root = list(self.cols).index(int(m.jnt_dofadr[_root_joint(m, _free_root_adr(self.model))]))
+        root = list(self.cols).index(int(m.jnt_dofadr[m.joint(self.model.root_joints[0]).id]))
         errors = []
         for i in range(self.n):
             self._pose(q[i])
@@ -425,8 +421,3 @@ def _leg_columns(m: mujoco.MjModel, sides: dict, cols: np.ndarray) -> np.ndarray
                 b = int(m.body_parentid[b])
     dofs = {d for d in range(m.nv) if int(m.dof_bodyid[d]) in bodies}
     return np.array([c for c in cols if int(c) in dofs], dtype=int)
-
-
-def _root_joint(m: mujoco.MjModel, qpos_adr: int) -> int:
-    """The free joint whose qpos starts at ``qpos_adr``."""
-    return next(j for j in range(m.njnt) if int(m.jnt_qposadr[j]) == qpos_adr)

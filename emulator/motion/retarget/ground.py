@@ -33,6 +33,14 @@ def _foot_sides(m: mujoco.MjModel, model: MuscleModel) -> list[tuple[list[int], 
     return sides
 
 
+def _floor_plane(m: mujoco.MjModel) -> int | None:
+    """The world's first plane geom (the floor), None without one."""
+    planes = [
+        g for g in range(m.ngeom) if m.geom_type[g] == mujoco.mjtGeom.mjGEOM_PLANE and m.geom_bodyid[g] == 0
+    ]
+    return planes[0] if planes else None
+
+
 def _foot_geoms(m: mujoco.MjModel, model: MuscleModel) -> list[int]:
     """The collision geoms of both feet (hindfoot and toes)."""
     return [g for hind, toe_g, _ in _foot_sides(m, model) for g in hind + toe_g]
@@ -132,11 +140,9 @@ def _ground(model: MuscleModel, qpos: np.ndarray, lms, mode: str = "lowest") -> 
         raise RetargetError(f"ground mode must be one of {GROUND_MODES}, got {mode!r}")
     m = model.mj_model
     d = mujoco.MjData(m)
-    planes = [
-        g for g in range(m.ngeom) if m.geom_type[g] == mujoco.mjtGeom.mjGEOM_PLANE and m.geom_bodyid[g] == 0
-    ]
+    plane = _floor_plane(m)
     sides = _foot_sides(m, model)
-    if not planes or not any(h for h, _, _ in sides):
+    if plane is None or not any(h for h, _, _ in sides):
         feet = [k for k in ("heel_r", "heel_l", "toe_r", "toe_l") if k in lms]
         if not feet:
             return q, {}
@@ -149,7 +155,6 @@ def _ground(model: MuscleModel, qpos: np.ndarray, lms, mode: str = "lowest") -> 
         shift = lowest(model.standing_qpos) - min(lowest(x) for x in q)
         q[:, a + 2] += shift
         return q, {"floor_shift_m": round(float(shift), 4)}
-    plane = planes[0]
     fromto = np.zeros(6)
 
     def clearance(qq, geoms):
