@@ -115,6 +115,8 @@ def _prepared(config_json: str):
 # passes, rollout length) and the exp reward's kernels: none of them shapes the networks or
 # the optimiser's state (a curriculum step; the store records the settings it ran with)
 _CONTINUE_MAY_DIFFER = ("total_steps", "n_envs", "backend", "exp")
+# env settings likewise: the training episodes' termination (rollouts keep their own test)
+_CONTINUE_ENV = ("train_termination_distance_m",)
 _CONTINUE_SCHEDULE = {
     "ppo": (
         "learning_rate", "gamma", "gae_lambda", "clip", "value_clip", "entropy_coef", "value_coef",
@@ -138,7 +140,7 @@ def _check_start_set(config: RunConfig) -> Path:
     ours = config.train_config().to_dict()
     for key in _CONTINUE_MAY_DIFFER:
         theirs.pop(key, None), ours.pop(key, None)
-    for algo, keys in _CONTINUE_SCHEDULE.items():
+    for algo, keys in (*_CONTINUE_SCHEDULE.items(), ("env", _CONTINUE_ENV)):
         for key in keys:
             theirs.get(algo, {}).pop(key, None), ours.get(algo, {}).pop(key, None)
     diff = _differences(theirs, ours)

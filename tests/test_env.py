@@ -201,6 +201,31 @@ def test_termination_by_mean_or_any_body(myolegs):
         np.testing.assert_array_equal(np.asarray(term), expect)
 
 
+def test_a_training_termination_distance_ends_only_the_learners_episodes(myolegs):
+    """``train_termination_distance_m`` (a curriculum): the learner's environments
+    (``Trainer.make_env``) end an episode at it, while an env built from the same config, as
+    rollouts build theirs, keeps ``termination_distance_m``. Every body 0.2 m off ends the
+    rollout's 0.15 m test, not a 0.3 m training test; 0.35 m off ends both."""
+    from emulator.learning.train import TrainConfig, Trainer
+    from emulator.motion.sources import load_demo
+
+    cfg = EnvConfig(termination_body="mean", termination_distance_m=0.15, train_termination_distance_m=0.3)
+    train = TrainConfig(model="myolegs", motion="walk", env=cfg, n_envs=2, total_steps=64)
+    trainer = Trainer(train, model=myolegs, motion=load_demo("walk", myolegs))
+    learner = trainer.make_env(1)
+    judge = TrackingEnv(myolegs, trainer.motion, make_physics(myolegs, "cpu", n_envs=2), cfg)
+    sig, index = _at_reference(judge, np.array([5, 5]))
+    moved = np.asarray(sig.body_pos).copy()
+    moved[0, :, 0] += 0.2
+    moved[1, :, 0] += 0.35
+    sig = sig._replace(body_pos=moved)
+    for env, expect in ((judge, [True, True]), (learner, [False, True])):
+        term = env._post_step(sig, index, jnp.zeros(2, jnp.int32))[3]
+        np.testing.assert_array_equal(np.asarray(term), expect)
+    with pytest.raises(ValueError, match="train_termination_distance_m"):
+        EnvConfig(train_termination_distance_m=0.0)
+
+
 def test_reset_activation_and_previous_action_in_the_observation(myolegs):
     plain = _walk_env(myolegs)
     env = _walk_env(myolegs, reset_activation=0.05, observe_previous_action=True)

@@ -164,8 +164,12 @@ def test_run_continues_a_policy_set(store, tmp_path):
     schedule = {
         "ppo": {"hidden": [32, 32], "gamma": 0.99, "learning_rate": 1e-4},
         "exp": {"sigmas": {"root_rotation": 0.15}},
+        "env": {"train_termination_distance_m": 0.3},  # the training episodes' end, not the rollouts'
     }
     assert _check_start_set(cfg.replace(train=schedule)) == store / "policies"
+    judged = {"ppo": {"hidden": [32, 32]}, "env": {"termination_distance_m": 0.5}}
+    with pytest.raises(ConfigError, match=r"env\.termination_distance_m"):
+        _check_start_set(cfg.replace(train=judged))
     # refused before anything is written: other settings (named), seeds the set lacks
     other = cfg.replace(train={"ppo": {"hidden": [16, 16]}})
     with pytest.raises(ConfigError, match=r"init_from: .*ppo\.hidden"):

@@ -252,8 +252,16 @@ class Trainer:
         return max(1, int(np.ceil(self.config.total_steps / (self.config.n_envs * self.n_steps))))
 
     def make_env(self, n_seeds: int) -> TrackingEnv:
+        """The learner's environments (``n_seeds x n_envs``): the run's env settings, with the
+        training termination distance when one is set (``EnvConfig.train_termination_distance_m``;
+        rollouts build theirs from ``config.env`` and end at ``termination_distance_m``)."""
         phys = make_physics(self.model, self.config.backend, n_envs=n_seeds * self.config.n_envs)
-        return TrackingEnv(self.model, self.motion, phys, self.config.env)
+        env_cfg = self.config.env
+        if env_cfg.train_termination_distance_m is not None:
+            env_cfg = dataclasses.replace(
+                env_cfg, termination_distance_m=env_cfg.train_termination_distance_m
+            )
+        return TrackingEnv(self.model, self.motion, phys, env_cfg)
 
     def mean_action(self, agent, obs):
         """Deterministic excitations ``[S, E, act]`` for observations ``[S, E, obs]``."""

@@ -67,6 +67,10 @@ class EnvConfig:
             ``"mean"`` (the bodies on average, as KINESIS's 0.15 m test).
         termination_joint_deg: end an episode when the mean joint-angle error exceeds this
             (every model; with a fixed base the only test, since bodies cannot drift far).
+        train_termination_distance_m: ends *training* episodes instead of
+            ``termination_distance_m`` (None: the same). Looser, a curriculum: the policy trains
+            on drifted states it must recover from. Only ``Trainer.make_env`` reads it: rollouts,
+            their scores and the gym env keep ``termination_distance_m``. A continuation may change it.
         max_episode_s: truncate episodes after this long (None: the motion's length for
             non-cyclic motions, unlimited for cycles).
         reset_activation: every muscle's activation at a reset (0: passive muscles, the body
@@ -84,20 +88,17 @@ class EnvConfig:
             musculotendon lengths ``length_lead`` control steps ahead; the action moves the
             target by ``(2 a - 1) * length_residual`` of the length range (0.5: the reference),
             so an untrained policy is already a servo to the reference and learns corrections.
-        length_kp / length_kd: the PD gains of the length action spaces (per unit of length
-            range, and per unit of length range per second).
+        length_kp / length_kd: the length action spaces' PD gains (per length range, per range/s).
         length_lead: control steps ahead of the present at which ``"muscle_length_residual"``
             reads the reference lengths (the muscles' activation lag makes 2-3 steps track best).
         length_residual: the largest target change of ``"muscle_length_residual"``, as a
             fraction of each muscle's length range.
         servo_rate: where the length action spaces' PD law runs. ``"control"``: once per
             control step, its excitations held over the physics substeps. ``"physics"``: at
-            every physics step, on the lengths and velocities MuJoCo sensed at the step
-            before (its sensors see a step's start), with ``"muscle_length_residual"``'s
-            reference target moving linearly from one control frame's to the next within the
-            step. The store's excitation is then the mean over the substeps. It costs one
-            physics call per substep and keeps the servo fast under a slow policy (measured
-            in docs/walking.md).
+            every physics step, on the lengths and velocities sensed at the step before, the
+            residual's reference target moving linearly between control frames within the
+            step; the store's excitation is the substeps' mean. One physics call per substep;
+            it keeps the servo fast under a slow policy (docs/walking.md).
     """
 
     control_dt: float = 0.01
@@ -105,6 +106,7 @@ class EnvConfig:
     termination_distance_m: float = 0.3
     termination_body: str = "max"
     termination_joint_deg: float = 60.0
+    train_termination_distance_m: float | None = None
     max_episode_s: float | None = 10.0
     reset_activation: float = 0.0
     observe_previous_action: bool = False
@@ -122,6 +124,9 @@ class EnvConfig:
             raise ValueError(f"action_space must be one of {ACTION_SPACES}, got {self.action_space!r}")
         if self.termination_body not in ("max", "mean"):
             raise ValueError(f"termination_body must be 'max' or 'mean', got {self.termination_body!r}")
+        distances = {"termination_distance_m": self.termination_distance_m, "train_termination_distance_m": self.train_termination_distance_m}  # fmt: skip
+        if any(d is not None and d <= 0 for d in distances.values()):
+            raise ValueError(f"termination distances must be > 0 m, got {distances}")
         if not 0.0 <= self.reset_activation <= 1.0:
             raise ValueError(f"reset_activation must be within [0, 1], got {self.reset_activation}")
         if self.control_dt <= 0:
