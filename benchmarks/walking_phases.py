@@ -1,0 +1,70 @@
+"""How long a walking policy set stays up from different start phases of the reference cycle.
+
+Every rollout of `diversity rollout` starts at frame 0 (the right heel strike). This rolls each
+seed's deterministic policy out from several start frames and records when the termination test
+first fires: if the falls come at one gait phase whatever the start, the phase is the problem;
+if they come a similar time after any start, the drift from the reset state is.
+
+    python benchmarks/walking_phases.py myolegs-walk-contact --starts 0 4 8 12 16 20 24 28 --cycles 4
+
+Writes ``benchmarks/results/walking_start_phases.csv`` (one row per set, start frame and seed:
+``up_s`` until the first termination, ``fall_phase`` the cycle phase in [0, 1) where it fired)
+and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def start_phase_scores(name: str, starts, cycles: float) -> list[dict]:
+    """Rows ``{set, start_frame, start_phase, seed, up_s, fall_phase}`` for each start and seed."""
+    from emulator.learning.policies import find_policy_set, load_policy_set
+    from emulator.learning.rollout import rollout
+
+    pset, trainer = load_policy_set(find_policy_set(name))
+    frames, dt = trainer.reference_frames, trainer.control_dt
+    rows = []
+    for start in starts:
+        ro = rollout(trainer, pset.agent, n_cycles=cycles, start_frame=int(start))
+        terminated = np.asarray(ro.data["terminated"]).astype(bool)  # [seed, time]
+        for seed, ended in zip(pset.seeds, terminated, strict=True):
+            steps = int(np.argmax(ended)) + 1 if ended.any() else len(ended)
+            rows.append({
+                "set": Path(name).name, "start_frame": int(start), "start_phase": round(start / frames, 3),
+                "seed": int(seed), "up_s": round(steps * dt, 3),
+                "fall_phase": round(((start + steps) % frames) / frames, 3) if ended.any() else float("nan"),
+            })  # fmt: skip
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sets", nargs="+", help="policy sets: shipped names, stores or directories")
+    parser.add_argument("--starts", type=int, nargs="+", default=[0, 4, 8, 12, 16, 20, 24, 28])
+    parser.add_argument("--cycles", type=float, default=4.0)
+    parser.add_argument("--out", default=str(RESULTS / "walking_start_phases.csv"))
+    args = parser.parse_args()
+    rows = [r for name in args.sets for r in start_phase_scores(name, args.starts, args.cycles)]
+    with open(args.out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{'set':24s} {'start':>5s} {'phase':>5s}  up for (s): min / median / max   fall phases")
+    for key in sorted({(r["set"], r["start_frame"]) for r in rows}):
+        sel = [r for r in rows if (r["set"], r["start_frame"]) == key]
+        up = np.array([r["up_s"] for r in sel])
+        phases = " ".join(f"{r['fall_phase']:.2f}" for r in sel)
+        print(f"{key[0]:24s} {key[1]:5d} {sel[0]['start_phase']:5.2f}  "
+              f"{up.min():.2f} / {np.median(up):.2f} / {up.max():.2f}   {phases}")  # fmt: skip
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
