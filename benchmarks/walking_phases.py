@@ -24,22 +24,23 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def start_phase_scores(name: str, starts, cycles: float) -> list[dict]:
-    """Rows ``{set, start_frame, start_phase, seed, up_s, fall_phase}`` for each start and seed."""
+    """Rows ``{set, start_frame, start_phase, seed, up_s, fall_phase}`` for each start and seed
+    (``up_s`` as every walking score counts it: :func:`walking.evaluate`)."""
+    from walking import evaluate  # benchmarks/walking.py, beside this script
+
     from emulator.learning.policies import find_policy_set, load_policy_set
-    from emulator.learning.rollout import rollout
 
     pset, trainer = load_policy_set(find_policy_set(name))
     frames, dt = trainer.reference_frames, trainer.control_dt
     rows = []
     for start in starts:
-        ro = rollout(trainer, pset.agent, n_cycles=cycles, start_frame=int(start))
-        terminated = np.asarray(ro.data["terminated"]).astype(bool)  # [seed, time]
-        for seed, ended in zip(pset.seeds, terminated, strict=True):
-            steps = int(np.argmax(ended)) + 1 if ended.any() else len(ended)
+        ev = evaluate(trainer, pset.agent, cycles, start_frame=int(start))
+        for seed, up in zip(pset.seeds, ev["survival_s"], strict=True):
+            steps = int(round(up / dt))
             rows.append({
                 "set": Path(name).name, "start_frame": int(start), "start_phase": round(start / frames, 3),
-                "seed": int(seed), "up_s": round(steps * dt, 3),
-                "fall_phase": round(((start + steps) % frames) / frames, 3) if ended.any() else float("nan"),
+                "seed": int(seed), "up_s": round(float(up), 3),
+                "fall_phase": round(((start + steps) % frames) / frames, 3) if up < ev["cycle_s"] else float("nan"),
             })  # fmt: skip
     return rows
 

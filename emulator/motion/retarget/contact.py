@@ -213,7 +213,7 @@ class _Problem:
         self.cols = _leg_columns(m, sides, solver.cols)
         self._in_solver = np.searchsorted(solver.cols, self.cols)  # their columns of solver._E
         w = np.full(m.nv, fit.weight_joint)
-        dof = int(m.jnt_dofadr[m.joint(model.root_joints[0]).id])  # the free root's 6 dofs
+        dof = self.root_dof = int(m.jnt_dofadr[m.joint(model.root_joints[0]).id])  # the free root's 6 dofs
         w[dof : dof + 2] = fit.weight_root_xy
         w[dof + 2] = fit.weight_root_z
         w[dof + 3 : dof + 6] = fit.weight_root_rotation
@@ -391,7 +391,7 @@ class _Problem:
             if int(m.jnt_type[j]) in (int(mujoco.mjtJoint.mjJNT_HINGE),) and dof in self.cols:
                 c = np.degrees(np.abs(change[:, list(self.cols).index(dof)])).max()
                 joints[m.joint(j).name] = round(float(c), 2)
-        root = list(self.cols).index(int(m.jnt_dofadr[m.joint(self.model.root_joints[0]).id]))
+        root = list(self.cols).index(self.root_dof)
         errors = []
         for i in range(self.n):
             self._pose(q[i])
