@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from emulator.motion.reference import MotionError, ReferenceMotion, elbow_flexion_cycle, standing_motion
-from emulator.simulation.env import METRIC_NAMES, SERVO_RATES, EnvConfig, TrackingEnv, delta_names
+from emulator.simulation.config import SERVO_RATES
+from emulator.simulation.env import METRIC_NAMES, EnvConfig, TrackingEnv, delta_names
 from emulator.simulation.physics import make_physics
 
 
@@ -224,6 +225,42 @@ def test_a_training_termination_distance_ends_only_the_learners_episodes(myolegs
         np.testing.assert_array_equal(np.asarray(term), expect)
     with pytest.raises(ValueError, match="train_termination_distance_m"):
         EnvConfig(train_termination_distance_m=0.0)
+
+
+def test_pushes_shove_the_whole_body_and_only_where_they_are_drawn(myolegs, elbow):
+    """``push_speed_mps`` (a training curriculum): a push is a change of ``push_speed_mps`` in
+    the horizontal velocity, drawn at ``control_dt / push_interval_s`` of the steps in every
+    direction; a pushed body's root travels about ``kick x control_dt`` farther in one step (the
+    feet's friction and the joints shift it a little), an unpushed one as without pushes."""
+    env = _walk_env(myolegs, push_speed_mps=0.5, push_interval_s=0.1)
+    kicks = np.asarray(env.push_kicks(jax.random.PRNGKey(0), (4000, 4)))
+    speed = np.linalg.norm(kicks, axis=-1)
+    hit = speed > 0
+    assert abs(hit.mean() - env.control_dt / 0.1) < 0.01
+    np.testing.assert_allclose(speed[hit], 0.5, rtol=1e-5)
+    assert np.linalg.norm(kicks[hit].mean(axis=0)) < 0.03  # no preferred direction
+    state, _ = env.reset(None, index=np.array([10, 10, 10, 10]))
+    kick = np.array([[0.5, 0.0], [0.0, -0.5], [0.0, 0.0], [-0.3, 0.4]])
+    action = np.full((4, myolegs.n_muscles), 0.05)
+    root = env.layout.qpos
+    plain = np.asarray(env.advance(state.physics, action)[0])
+    pushed = np.asarray(env.advance(env.push(state.physics, kick), action)[0])
+    a = myolegs.free_root_qpos
+    moved = root(pushed)[:, a : a + 2] - root(plain)[:, a : a + 2]
+    np.testing.assert_allclose(moved[2], 0.0, atol=1e-9)
+    for i in (0, 1, 3):
+        speed = np.linalg.norm(kick[i])
+        along = moved[i] @ kick[i] / speed
+        assert 0.6 < along / (speed * env.control_dt) < 1.2
+    with pytest.raises(ValueError, match="push_speed_mps"):
+        EnvConfig(push_speed_mps=-0.1)
+    with pytest.raises(ValueError, match="push_speed_mps needs a model with a free root; elbow"):
+        TrackingEnv(
+            elbow,
+            elbow_flexion_cycle(elbow),
+            make_physics(elbow, "cpu", n_envs=2),
+            EnvConfig(push_speed_mps=0.1),
+        )
 
 
 def test_reset_activation_and_previous_action_in_the_observation(myolegs):

@@ -126,3 +126,32 @@ def test_learners_and_rewards_come_from_registries():
 
     res = wide.train(seed_keys([0]))
     assert set(res.curves) == set(CURVE_NAMES) and res.curves["episode_length_s"].shape == (1, 1)
+
+
+def test_pushes_reach_the_learners_episodes_and_each_seed_keeps_its_own(myolegs):
+    """With ``push_speed_mps`` the training loop shoves its environments (hard, at every step,
+    here), so their episodes end sooner than unpushed ones from the same keys; a seed's pushes
+    come from its own key, whatever seeds share its block."""
+    import dataclasses
+
+    from emulator.motion.sources import load_demo
+    from emulator.simulation.env import EnvConfig
+
+    walk = load_demo("walk", myolegs)
+    quiet = EnvConfig(termination_body="mean", termination_distance_m=0.15, control_dt=1 / 30)
+    shoved = dataclasses.replace(quiet, push_speed_mps=2.0, push_interval_s=quiet.control_dt)
+    trainers, lengths = [], []
+    for env_cfg in (quiet, shoved):
+        cfg = TrainConfig(model="myolegs", motion="walk", env=env_cfg, n_envs=8, total_steps=8 * 32,
+                          ppo=PPOConfig(hidden=(16,), rollout_steps=32))  # fmt: skip
+        trainers.append(Trainer(cfg, model=myolegs, motion=walk))
+        curves = trainers[-1].train(seed_keys([3])).curves
+        lengths.append(float(curves["episode_length_s"][0, 0]))
+    assert lengths[1] < 0.75 * lengths[0]
+    k_reset = jax.random.split(jax.random.PRNGKey(0), 3)
+    plain, pushing = (t._programs[1][0] for t in trainers)  # the envs they trained in
+    block = trainers[1]._pushes(pushing, k_reset, 3, 8)  # [T, 3*8, 2]
+    alone = trainers[1]._pushes(pushing, k_reset[1:2], 1, 8)
+    np.testing.assert_allclose(np.linalg.norm(block, axis=-1), 2.0, rtol=1e-5)  # every step pushes
+    np.testing.assert_array_equal(block[:, 8:16], alone)
+    assert trainers[0]._pushes(plain, k_reset, 3, 8) is None

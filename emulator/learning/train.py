@@ -254,7 +254,8 @@ class Trainer:
     def make_env(self, n_seeds: int) -> TrackingEnv:
         """The learner's environments (``n_seeds x n_envs``): the run's env settings, with the
         training termination distance when one is set (``EnvConfig.train_termination_distance_m``;
-        rollouts build theirs from ``config.env`` and end at ``termination_distance_m``)."""
+        rollouts build theirs from ``config.env`` and end at ``termination_distance_m``). The
+        training loop also pushes them when ``EnvConfig.push_speed_mps`` is set (rollouts never)."""
         phys = make_physics(self.model, self.config.backend, n_envs=n_seeds * self.config.n_envs)
         env_cfg = self.config.env
         if env_cfg.train_termination_distance_m is not None:
@@ -262,6 +263,15 @@ class Trainer:
                 env_cfg, termination_distance_m=env_cfg.train_termination_distance_m
             )
         return TrackingEnv(self.model, self.motion, phys, env_cfg)
+
+    def _pushes(self, env: TrackingEnv, k_reset, S: int, E: int) -> np.ndarray | None:
+        """This iteration's pushes ``[T, S*E, 2]`` (``EnvConfig.push_speed_mps``; None when off),
+        each seed's from its own key (a stream apart from its reset frames')."""
+        if env.config.push_speed_mps <= 0:
+            return None
+        keys = jax.vmap(lambda kk: jax.random.fold_in(kk, 1))(k_reset)
+        kicks = np.asarray(jax.vmap(lambda kk: env.push_kicks(kk, (self.n_steps, E)))(keys))  # [S, T, E, 2]
+        return kicks.transpose(1, 0, 2, 3).reshape(self.n_steps, S * E, 2)
 
     def mean_action(self, agent, obs):
         """Deterministic excitations ``[S, E, act]`` for observations ``[S, E, obs]``."""
@@ -347,8 +357,11 @@ class Trainer:
             reset_index = np.asarray(jax.vmap(self._starts)(self._split_steps(k_reset)))  # [S, T, E]
             reset_index = reset_index.reshape(S, n_steps, E).transpose(1, 0, 2).reshape(n_steps, S * E)
             action, flat_exc, extras = first_act(agent, obs, act_keys[:, 0], sensed)
+            kicks = self._pushes(env, k_reset, S, E)  # [T, S*E, 2] or None
             records, inputs = [], []
             for t in range(n_steps):
+                if kicks is not None:
+                    phys = env.push(phys, kicks[t])
                 phys, sig = env.advance(phys, flat_exc)
                 inputs.append(dict(extras, obs=obs, action=action))
                 rec, obs, action, flat_exc, extras, index, steps, ep_ret, done, sensed = collect(

@@ -34,6 +34,7 @@ import numpy as np
 from emulator.models import MuscleModel
 from emulator.motion.reference import ReferenceMotion, _cycle_offset
 from emulator.schema import METRIC_NAMES, METRIC_UNITS
+from emulator.simulation.config import EnvConfig
 from emulator.simulation.physics import Physics
 from emulator.simulation.signals import Servo, Signals, pd_excitation
 
@@ -47,96 +48,6 @@ __all__ = [
     "TrackingEnv",
     "Transition",
 ]
-
-ACTION_SPACES = ("excitation", "muscle_length", "muscle_length_residual")
-SERVO_RATES = ("control", "physics")
-
-
-@dataclass(frozen=True)
-class EnvConfig:
-    """Tracking-environment settings.
-
-    Attributes:
-        control_dt: seconds between policy actions; the physics takes
-            ``round(control_dt / model.timestep)`` steps per action (100 Hz by default).
-        future_frames: reference frames (in control steps ahead) shown to the policy.
-        termination_distance_m: end an episode when the tracked bodies (root included) are
-            farther than this from their reference positions (models with a moving root),
-            reduced over bodies by ``termination_body``.
-        termination_body: ``"max"`` (any body too far; a swing foot can end an episode) or
-            ``"mean"`` (the bodies on average, as KINESIS's 0.15 m test).
-        termination_joint_deg: end an episode when the mean joint-angle error exceeds this
-            (every model; with a fixed base the only test, since bodies cannot drift far).
-        train_termination_distance_m: ends *training* episodes instead of
-            ``termination_distance_m`` (None: the same). Looser, a curriculum: the policy trains
-            on drifted states it must recover from. Only ``Trainer.make_env`` reads it: rollouts,
-            their scores and the gym env keep ``termination_distance_m``. A continuation may change it.
-        max_episode_s: truncate episodes after this long (None: the motion's length for
-            non-cyclic motions, unlimited for cycles).
-        reset_activation: every muscle's activation at a reset (0: passive muscles, the body
-            sags at the first step; a small tone such as 0.05 starts it loaded).
-        observe_previous_action: append the policy's last action ``[muscle]`` to the
-            observation (at a reset: ``reset_activation``).
-        action_space: what the policy's action ``[muscle]`` in [0, 1] means. ``"excitation"``:
-            the excitations themselves. ``"muscle_length"``: target musculotendon lengths
-            across each muscle's length range (``actuator_lengthrange``), turned into
-            excitations by a PD law on the length error at every control step,
-            ``e = clip(length_kp * (L - L*) / range + length_kd * dL/dt / range, 0, 1)``
-            (a muscle longer than its target, or lengthening, is excited; KINESIS's recipe).
-            The store records the excitations either way.
-            ``"muscle_length_residual"``: the same PD law around the reference's own
-            musculotendon lengths ``length_lead`` control steps ahead; the action moves the
-            target by ``(2 a - 1) * length_residual`` of the length range (0.5: the reference),
-            so an untrained policy is already a servo to the reference and learns corrections.
-        length_kp / length_kd: the length action spaces' PD gains (per length range, per range/s).
-        length_lead: control steps ahead of the present at which ``"muscle_length_residual"``
-            reads the reference lengths (the muscles' activation lag makes 2-3 steps track best).
-        length_residual: the largest target change of ``"muscle_length_residual"``, as a
-            fraction of each muscle's length range.
-        servo_rate: where the length action spaces' PD law runs. ``"control"``: once per
-            control step, its excitations held over the physics substeps. ``"physics"``: at
-            every physics step, on the lengths and velocities sensed at the step before, the
-            residual's reference target moving linearly between control frames within the
-            step; the store's excitation is the substeps' mean. One physics call per substep;
-            it keeps the servo fast under a slow policy (docs/walking.md).
-    """
-
-    control_dt: float = 0.01
-    future_frames: tuple[int, ...] = (1, 5)
-    termination_distance_m: float = 0.3
-    termination_body: str = "max"
-    termination_joint_deg: float = 60.0
-    train_termination_distance_m: float | None = None
-    max_episode_s: float | None = 10.0
-    reset_activation: float = 0.0
-    observe_previous_action: bool = False
-    action_space: str = "excitation"
-    length_kp: float = 5.0
-    length_kd: float = 0.5
-    length_lead: int = 3
-    length_residual: float = 0.25
-    servo_rate: str = "control"
-
-    def __post_init__(self):
-        if self.servo_rate not in SERVO_RATES:
-            raise ValueError(f"servo_rate must be one of {SERVO_RATES}, got {self.servo_rate!r}")
-        if self.action_space not in ACTION_SPACES:
-            raise ValueError(f"action_space must be one of {ACTION_SPACES}, got {self.action_space!r}")
-        if self.termination_body not in ("max", "mean"):
-            raise ValueError(f"termination_body must be 'max' or 'mean', got {self.termination_body!r}")
-        distances = {"termination_distance_m": self.termination_distance_m, "train_termination_distance_m": self.train_termination_distance_m}  # fmt: skip
-        if any(d is not None and d <= 0 for d in distances.values()):
-            raise ValueError(f"termination distances must be > 0 m, got {distances}")
-        if not 0.0 <= self.reset_activation <= 1.0:
-            raise ValueError(f"reset_activation must be within [0, 1], got {self.reset_activation}")
-        if self.control_dt <= 0:
-            raise ValueError(f"control_dt must be > 0 s, got {self.control_dt}")
-        if self.length_lead < 0 or self.length_residual <= 0:
-            raise ValueError(
-                f"length_lead must be >= 0 and length_residual > 0, got {self.length_lead}, {self.length_residual}"
-            )
-        if any(int(k) < 1 for k in self.future_frames):
-            raise ValueError(f"future_frames must be >= 1 control steps ahead, got {self.future_frames}")
 
 
 class EnvState(NamedTuple):
@@ -301,6 +212,10 @@ class TrackingEnv:
                 ang.append(a)
         self._root_lin, self._root_ang = np.array(lin, dtype=int), np.array(ang, dtype=int)
         self.fixed_base = model.root_kind == "fixed"
+        if self.config.push_speed_mps > 0 and model.root_kind != "free":
+            raise ValueError(
+                f"push_speed_mps needs a model with a free root; {model.name} has a {model.root_kind} root"
+            )
         self._max_steps = (
             int(round(self.config.max_episode_s / self.control_dt)) if self.config.max_episode_s else 2**30
         )
@@ -612,6 +527,26 @@ class TrackingEnv:
             return jnp.where(jnp.asarray(done)[:, None], jnp.asarray(states)[reset_index], phys)
         phys = np.array(phys, copy=True)
         phys[done] = states[np.asarray(reset_index)[done]]
+        return phys
+
+    def push_kicks(self, key, shape: tuple[int, ...]) -> jax.Array:
+        """Random pushes ``[*shape, 2]`` (horizontal velocity changes, m/s; see
+        ``EnvConfig.push_speed_mps``): each entry is zero, or with probability ``control_dt /
+        push_interval_s`` a change of ``push_speed_mps`` in a uniformly random direction."""
+        cfg = self.config
+        k_hit, k_dir = jax.random.split(key)
+        hit = jax.random.uniform(k_hit, shape) < self.control_dt / cfg.push_interval_s
+        angle = jax.random.uniform(k_dir, shape, maxval=2 * jnp.pi)
+        return cfg.push_speed_mps * hit[..., None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=-1)
+
+    def push(self, phys, kick):
+        """``phys [B, nstate]`` with every body's horizontal velocity changed by ``kick [B, 2]``
+        (m/s, world x and y; through the free root's linear velocity, which every body carries)."""
+        cols = 1 + self.layout.nq + self._root_lin[:2]
+        if self.physics.name == "mjx":
+            return jnp.asarray(phys).at[:, cols].add(jnp.asarray(kick, dtype=jnp.asarray(phys).dtype))
+        phys = np.array(phys, copy=True)
+        phys[:, cols] += np.asarray(kick)
         return phys
 
     def _to_backend(self, x):
