@@ -40,7 +40,16 @@ from .store import (
     write_seed,
 )
 
-__all__ = ["RunInterrupted", "RunReport", "default_out", "run"]
+__all__ = [
+    "RunInterrupted",
+    "RunReport",
+    "check_out",
+    "default_out",
+    "replace_store",
+    "run",
+    "run_provenance",
+    "write_seeds",
+]
 
 
 class RunInterrupted(Exception):
@@ -195,7 +204,9 @@ def _start_for(config_json: str, block: list[int]):
     return TrainStart(agent, int(steps), wall)
 
 
-def _provenance(config: RunConfig, trainer, schema) -> dict:
+def run_provenance(config: RunConfig, trainer, schema) -> dict:
+    """The store attributes saying how a run (or a rollout of a policy set) was made: model,
+    motion, config, package versions and machine (what ``diversity rollout`` writes too)."""
     from emulator.runtime import runtime_record
 
     model, motion = trainer.model, trainer.motion
@@ -271,7 +282,7 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 # the store: check what is there before touching anything
 
 
-def _check_out(out: Path, force: bool) -> None:
+def check_out(out: Path, force: bool) -> None:
     """Fail before any work if ``out`` cannot be written, or is something we must not replace."""
     if out.exists() and not out.is_dir():
         raise StoreError(f"{out}: exists and is not a directory (a store is a directory)")
@@ -321,12 +332,12 @@ def _open_for_resume(out: Path, identity: dict, force: bool) -> bool:
     return True
 
 
-def _replace_store(out: Path) -> None:
+def replace_store(out: Path) -> None:
     """Remove an existing store (only ever a Zarr store or an empty directory)."""
     if out.is_dir():
         if (out / "zarr.json").is_file() or not any(out.iterdir()):
             shutil.rmtree(out)
-        else:  # _check_out already refused this; keep the guard next to the delete
+        else:  # check_out already refused this; keep the guard next to the delete
             raise StoreError(f"{out}: not a Zarr store; refusing to delete it")
     shutil.rmtree(_checkpoint_dir(out), ignore_errors=True)
 
@@ -422,7 +433,7 @@ def _run_block(
     ro = rollout(trainer, result.agent, n_cycles=config.cycles)
     t2 = time.perf_counter()
     meta = {"train_wall_time_s": round(t1 - t0, 1), "block": block}
-    errors = _write_seeds(out, block, pending, ro, result.curves, trainer, result.agent, meta)
+    errors = write_seeds(out, block, pending, ro, result.curves, trainer, result.agent, meta)
     ckpt.unlink(missing_ok=True)
     written = [s for s in block if s in pending]
     if progress is not None:
@@ -430,7 +441,7 @@ def _run_block(
     return {"seeds": written, "errors": errors, "train_s": t1 - t0, "rollout_s": t2 - t1}
 
 
-def _write_seeds(out: Path, seeds, pending, ro, curves: dict, trainer, agent, meta: dict | list) -> dict:
+def write_seeds(out: Path, seeds, pending, ro, curves: dict, trainer, agent, meta: dict | list) -> dict:
     """Each pending seed's policy (``STORE/policies/``, with ``meta``: one dict for all seeds
     or one per seed), then its rollout and curves, then its completed flag; returns every
     seed's rollout mean joint-angle error (deg)."""
@@ -500,7 +511,7 @@ def run(
         raise ConfigError(f"scheduler: {scheduler!r} is not one of {SCHEDULERS}")
     out = Path(out) if out is not None else default_out(config)
     progress = progress or Progress()
-    _check_out(out, force)
+    check_out(out, force)
     config_json = config.to_json()
     if config.init_from is not None:
         _check_start_set(config)  # a missing or mismatched set fails here, before any building
@@ -511,10 +522,10 @@ def run(
     resuming = _open_for_resume(out, identity, force)
     if not resuming:
         if out.exists():
-            _replace_store(out)
+            replace_store(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         create_store(
-            out, schema, list(config.seeds), trainer.n_iterations, _provenance(config, trainer, schema)
+            out, schema, list(config.seeds), trainer.n_iterations, run_provenance(config, trainer, schema)
         )
     done_before = completed_seeds(open_store(out))
     pending = [s for s in config.seeds if s not in set(done_before)]

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from .config import ConfigError, RunConfig
-from .pipeline import RunReport, _check_out, _provenance, _replace_store, _write_seeds
+from .pipeline import RunReport, check_out, replace_store, run_provenance, write_seeds
 from .progress import Progress
 from .store import StoreError, completed_seeds, create_store, finalise_store, open_store
 
@@ -54,7 +54,7 @@ def rollout_policies(
     if cycles <= 0:
         raise ConfigError(f"cycles: must be > 0, got {cycles}")
     out = Path(out)
-    _check_out(out, force)
+    check_out(out, force)
     source = find_policy_set(policies)
     if out.exists() and source.resolve().is_relative_to(out.resolve()):
         raise StoreError(f"{out}: is where the policies come from; write the rollout to another store")
@@ -73,9 +73,9 @@ def rollout_policies(
     if out.exists():
         if not force and any(out.iterdir()):
             raise StoreError(f"{out}: exists; pass --force to replace it")
-        _replace_store(out)
+        replace_store(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    attrs = _provenance(config, trainer, schema)
+    attrs = run_provenance(config, trainer, schema)
     attrs["policy_source"] = str(source)
     create_store(out, schema, list(pset.seeds), n_iter, attrs)
     progress.start(n_seeds=len(pset.seeds), n_done=0, total_steps=0, store=str(out))
@@ -86,7 +86,7 @@ def rollout_policies(
         report.rollout_time_s = time.perf_counter() - t0
         curves = pset.curves or {}
         # each policy keeps its training record (meta) in the new store
-        errors = _write_seeds(out, pset.seeds, pset.seeds, ro, curves, trainer, pset.agent, pset.meta)
+        errors = write_seeds(out, pset.seeds, pset.seeds, ro, curves, trainer, pset.agent, pset.meta)
         report.trained = list(pset.seeds)
         progress.seeds_done(list(pset.seeds), [errors[s] for s in pset.seeds])
     finally:
