@@ -280,6 +280,36 @@ def test_reset_activation_and_previous_action_in_the_observation(myolegs):
     np.testing.assert_allclose(np.asarray(r.obs)[:, -nu:], action, atol=1e-6)
 
 
+def test_foot_contact_in_the_observation(myolegs, elbow):
+    """``observe_foot_contact`` appends each foot's ground reaction force (left, right; x, y,
+    z) in body weights, at resets and after steps: in the walk's right single stance (frame 30)
+    the right foot is loaded and the swinging left foot reads zero. (At a reset the muscles'
+    tone does not hold the body yet: it sinks and the stance foot reads ~0.3 body weights.)"""
+    plain, env = _walk_env(myolegs), _walk_env(myolegs, observe_foot_contact=True)
+    assert env.obs_dim == plain.obs_dim + 6
+    m = myolegs.mj_model
+    weight = m.body_subtreemass[0] * 9.81
+    state, obs = env.reset(None, index=np.array([0, 10, 20, 30]))
+    sig = env.physics.forward(np.asarray(state.physics))
+    np.testing.assert_allclose(
+        np.asarray(obs)[:, -6:], np.asarray(sig.grf).reshape(4, 6) / weight, rtol=1e-4, atol=1e-6
+    )
+    left, right = np.asarray(obs)[3, -6:].reshape(2, 3)
+    np.testing.assert_allclose(left, 0.0, atol=1e-6)
+    assert 0.1 < right[2] < 2.0 and abs(right[:2]).max() < right[2]
+    r = env.step(state, np.full((4, myolegs.n_muscles), 0.05))
+    np.testing.assert_allclose(
+        np.asarray(r.obs)[:, -6:], np.asarray(r.signals.grf).reshape(4, 6) / weight, rtol=1e-4, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="observe_foot_contact: .*no feet"):
+        TrackingEnv(
+            elbow,
+            elbow_flexion_cycle(elbow),
+            make_physics(elbow, "cpu", n_envs=2),
+            EnvConfig(observe_foot_contact=True),
+        )
+
+
 def test_muscle_length_actions_drive_excitation_by_the_pd_law(myolegs):
     env = _walk_env(myolegs, action_space="muscle_length", length_kp=5.0, length_kd=0.0)
     state, _ = env.reset(None, index=np.array([0, 10, 20, 30]))

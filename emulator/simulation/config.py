@@ -42,6 +42,9 @@ class EnvConfig:
             sags at the first step; a small tone such as 0.05 starts it loaded).
         observe_previous_action: append the policy's last action ``[muscle]`` to the
             observation (at a reset: ``reset_activation``).
+        observe_foot_contact: append each foot's ground reaction force ``[foot, 3]`` (left,
+            right; world x, y, z) in body weights to the observation (0 in swing): which foot
+            carries the body and how much. Models with feet on a floor only.
         action_space: what the policy's action ``[muscle]`` in [0, 1] means. ``"excitation"``:
             the excitations themselves. ``"muscle_length"``: target musculotendon lengths
             across each muscle's length range (``actuator_lengthrange``), turned into
@@ -77,6 +80,7 @@ class EnvConfig:
     max_episode_s: float | None = 10.0
     reset_activation: float = 0.0
     observe_previous_action: bool = False
+    observe_foot_contact: bool = False
     action_space: str = "excitation"
     length_kp: float = 5.0
     length_kd: float = 0.5

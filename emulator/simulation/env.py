@@ -33,7 +33,7 @@ import numpy as np
 
 from emulator.models import MuscleModel
 from emulator.motion.reference import ReferenceMotion, _cycle_offset
-from emulator.schema import METRIC_NAMES, METRIC_UNITS
+from emulator.schema import FOOT_ORDER, METRIC_NAMES, METRIC_UNITS
 from emulator.simulation.config import EnvConfig
 from emulator.simulation.physics import Physics
 from emulator.simulation.signals import Servo, Signals, pd_excitation
@@ -212,6 +212,11 @@ class TrackingEnv:
                 ang.append(a)
         self._root_lin, self._root_ang = np.array(lin, dtype=int), np.array(ang, dtype=int)
         self.fixed_base = model.root_kind == "fixed"
+        if self.config.observe_foot_contact:
+            try:
+                model.require_feet()
+            except ValueError as e:
+                raise ValueError(f"observe_foot_contact: {e}") from None
         if self.config.push_speed_mps > 0 and model.root_kind != "free":
             raise ValueError(
                 f"push_speed_mps needs a model with a free root; {model.name} has a {model.root_kind} root"
@@ -243,6 +248,9 @@ class TrackingEnv:
         n_future = len(future)
         max_steps = self._max_steps
         nu = self.model.n_muscles
+        # ground reaction forces in body weights (observe_foot_contact)
+        mm = self.model.mj_model
+        body_weight = float(mm.body_subtreemass[0] * np.linalg.norm(mm.opt.gravity))
 
         def frame(index):
             """Control-rate ``index`` -> (frame of one pass, completed passes): cycles wrap, a
@@ -348,6 +356,8 @@ class TrackingEnv:
             else:
                 phase = jnp.pi * jnp.minimum(index, T - 1) / max(T - 1, 1)
             parts += [jnp.sin(phase)[..., None], jnp.cos(phase)[..., None]]
+            if cfg.observe_foot_contact:
+                parts.append((sig.grf / body_weight).reshape(sig.grf.shape[:-2] + (-1,)))
             if cfg.observe_previous_action:
                 if action is None:
                     action = jnp.full(q.shape[:-1] + (nu,), cfg.reset_activation)
@@ -454,7 +464,7 @@ class TrackingEnv:
         self._sense = jax.jit(sense)
         self._obs_dim = (
             2 * nj + 1 + 3 + len(rlin) + len(rang) + 4 * nu + n_future * (nj + 3 + 4) + 2
-            + (nu if cfg.observe_previous_action else 0)
+            + (nu if cfg.observe_previous_action else 0) + (3 * len(FOOT_ORDER) if cfg.observe_foot_contact else 0)
         )  # fmt: skip
         self._T = T
 
