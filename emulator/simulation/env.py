@@ -248,9 +248,7 @@ class TrackingEnv:
         n_future = len(future)
         max_steps = self._max_steps
         nu = self.model.n_muscles
-        # ground reaction forces in body weights (observe_foot_contact)
-        mm = self.model.mj_model
-        body_weight = float(mm.body_subtreemass[0] * np.linalg.norm(mm.opt.gravity))
+        body_weight = self.model.body_weight_n  # observe_foot_contact: GRF in body weights
 
         def frame(index):
             """Control-rate ``index`` -> (frame of one pass, completed passes): cycles wrap, a
