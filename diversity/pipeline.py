@@ -301,6 +301,22 @@ def check_out(out: Path, force: bool) -> None:
         raise StoreError(f"{out}: the store is not writable")
 
 
+def _with_new_defaults(stored: dict) -> dict:
+    """A stored identity with the training options added since it was written at their
+    defaults (which reproduce what the older code did), so that a new option does not make
+    every earlier store look like another run's."""
+    from emulator.learning.train import TrainConfig
+
+    train = stored.get("train")
+    if not isinstance(train, dict):
+        return stored
+    try:
+        filled = TrainConfig.from_dict(train).to_dict()
+    except (TypeError, ValueError):  # not a config this code reads: compared as it is
+        return stored
+    return {**stored, "train": json.loads(json.dumps(filled))}
+
+
 def _open_for_resume(out: Path, identity: dict, force: bool) -> bool:
     """True if ``out`` holds this run's store (resume); False if it must be (re)created.
 
@@ -321,7 +337,7 @@ def _open_for_resume(out: Path, identity: dict, force: bool) -> bool:
         stored = json.loads(ds.attrs["identity"])
     except (KeyError, ValueError):
         stored = {}
-    diff = _differences(stored, identity)
+    diff = _differences(_with_new_defaults(stored), identity)
     if diff:
         if force:
             return False

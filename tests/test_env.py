@@ -174,6 +174,29 @@ def test_config_changes_control_rate(elbow):
     assert env.n_substeps == 10 and env.reference_frames == 100
 
 
+def test_physics_dt_sets_the_physics_step_and_the_substeps(elbow):
+    """A longer physics step means fewer substeps per action at the same control rate; the
+    simulated clock still advances by one control step; a backend built at another step is
+    refused with both numbers named."""
+    motion = elbow_flexion_cycle(elbow)
+    cfg = EnvConfig(control_dt=0.02, physics_dt=0.005)
+    env = TrackingEnv(elbow, motion, make_physics(elbow, "cpu", n_envs=2, timestep=0.005), cfg)
+    assert env.n_substeps == 4 and env.control_dt == pytest.approx(0.02)
+    assert env.physics.timestep == 0.005 and env.physics.mj_model.opt.timestep == 0.005
+    state, _ = env.reset(None, index=np.array([0, 10]))
+    t0 = np.asarray(env.layout.time(state.physics))
+    out = env.step(state, np.full((2, env.action_dim), 0.3))
+    assert np.asarray(env.layout.time(out.state.physics)) - t0 == pytest.approx([0.02, 0.02])
+    fine = TrackingEnv(elbow, motion, make_physics(elbow, "cpu", n_envs=2), EnvConfig(control_dt=0.02))
+    assert fine.n_substeps == 10
+    with pytest.raises(ValueError, match=r"0\.002 s but the env config asks for 0\.005 s"):
+        TrackingEnv(elbow, motion, make_physics(elbow, "cpu", n_envs=1), cfg)
+    with pytest.raises(ValueError, match="physics_dt must be > 0 s and at most control_dt"):
+        EnvConfig(control_dt=0.02, physics_dt=0.05)
+    with pytest.raises(ValueError, match="timestep must be > 0"):
+        make_physics(elbow, "cpu", n_envs=1, timestep=0.0)
+
+
 # ---------------------------------------------------------------------------------------------
 # walking-recipe options (issue 14): each changes what the env does, measurably
 

@@ -134,6 +134,14 @@ def test_rerun_resumes_and_other_runs_are_refused(store, tmp_path):
         k: v for k, v in before.items() if k != "zarr.json"
     }
 
+    # a store written before an option existed (its identity lacks it) is the same run when
+    # the option is at its default: it resumes, and a real difference is still named
+    group = zarr.open_group(copy, mode="r+")
+    ident = json.loads(group.attrs["identity"])
+    del ident["train"]["env"]["physics_dt"]
+    group.attrs["identity"] = json.dumps(ident, sort_keys=True)
+    assert run(TINY, copy).trained == []
+
     before = _tree_bytes(copy)
     with pytest.raises(StoreError, match="different run.*reward"):
         run(TINY.replace(reward="add"), copy)

@@ -155,3 +155,22 @@ def test_pushes_reach_the_learners_episodes_and_each_seed_keeps_its_own(myolegs)
     np.testing.assert_allclose(np.linalg.norm(block, axis=-1), 2.0, rtol=1e-5)  # every step pushes
     np.testing.assert_array_equal(block[:, 8:16], alone)
     assert trainers[0]._pushes(plain, k_reset, 3, 8) is None
+
+
+def test_the_physics_step_reaches_every_env_of_a_run():
+    """``EnvConfig.physics_dt`` is honoured by the learner's environments, the size probe and
+    the rollouts (each env refuses a backend built at another step, so a missed site fails)."""
+    from emulator.learning.rollout import rollout_schema
+    from emulator.simulation.env import EnvConfig
+
+    cfg = TrainConfig(total_steps=4 * 32, env=EnvConfig(control_dt=0.01, physics_dt=0.005), **TINY)
+    trainer = Trainer(cfg)
+    env = trainer.make_env(1)
+    assert env.physics.timestep == 0.005 and env.n_substeps == 2
+    assert trainer.spec_env.physics.timestep == 0.005 and trainer.control_dt == pytest.approx(0.01)
+    res = trainer.train(seed_keys([0]))
+    schema = rollout_schema(trainer, n_cycles=0.25)
+    ro = rollout(trainer, res.agent, n_cycles=0.25)
+    angle = ro.data["joint_angle"]
+    assert angle.shape[1] == schema.n_steps and np.isfinite(angle).all()
+    assert ro.control_dt == schema.control_dt == pytest.approx(0.01)

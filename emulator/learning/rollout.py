@@ -113,7 +113,10 @@ def _reference_q(env: TrackingEnv, start_frame: int, n: int) -> np.ndarray:
 def reference_qpos(model, motion, n_steps: int, start_frame: int = 0, env_config=None) -> np.ndarray:
     """The reference pose ``[time, nq]`` a rollout of ``n_steps`` from ``start_frame`` is compared
     with (``env_config``: the run's, which sets the control rate; default ``EnvConfig()``)."""
-    env = TrackingEnv(model, motion, make_physics(model, "cpu", n_envs=1), env_config or EnvConfig())
+    env_config = env_config or EnvConfig()
+    env = TrackingEnv(
+        model, motion, make_physics(model, "cpu", n_envs=1, timestep=env_config.physics_dt), env_config
+    )
     return _reference_q(env, start_frame, n_steps)
 
 
@@ -131,9 +134,9 @@ def _reference_series(model, env: TrackingEnv, start_frame: int, n: int) -> dict
 
 def rollout_schema(trainer, n_cycles: float = 1.0, start_frame: int = 0) -> RolloutSchema:
     """The names, dimensions and coordinates :func:`rollout` will produce, without running it."""
-    env = TrackingEnv(
-        trainer.model, trainer.motion, make_physics(trainer.model, "cpu", n_envs=1), trainer.config.env
-    )
+    env_cfg = trainer.config.env
+    phys = make_physics(trainer.model, "cpu", n_envs=1, timestep=env_cfg.physics_dt)
+    env = TrackingEnv(trainer.model, trainer.motion, phys, env_cfg)
     n = _n_steps(env, trainer.motion.loop, n_cycles, start_frame)
     dims, coords = _layout(trainer.model, env, n)
     return RolloutSchema(
@@ -156,7 +159,7 @@ def rollout(
     model, motion = trainer.model, trainer.motion
     S = jax.tree_util.tree_leaves(agent)[0].shape[0]
     env_cfg = dataclasses.replace(trainer.config.env, max_episode_s=None)
-    phys = make_physics(model, backend or trainer.config.backend, n_envs=S)
+    phys = make_physics(model, backend or trainer.config.backend, n_envs=S, timestep=env_cfg.physics_dt)
     env = TrackingEnv(model, motion, phys, env_cfg)
     n = _n_steps(env, motion.loop, n_cycles, start_frame)
     index = np.full(S, start_frame)

@@ -166,7 +166,10 @@ class Trainer:
         if env is not None and env.config != config.env:
             raise ValueError("the env given to the Trainer has other settings than config.env")
         spec = env or TrackingEnv(
-            self.model, self.motion, make_physics(self.model, "cpu", n_envs=1), config.env
+            self.model,
+            self.motion,
+            make_physics(self.model, "cpu", n_envs=1, timestep=config.env.physics_dt),
+            config.env,
         )
         self.spec_env = spec
         self.obs_dim, self.act_dim = spec.obs_dim, spec.action_dim
@@ -256,8 +259,10 @@ class Trainer:
         training termination distance when one is set (``EnvConfig.train_termination_distance_m``;
         rollouts build theirs from ``config.env`` and end at ``termination_distance_m``). The
         training loop also pushes them when ``EnvConfig.push_speed_mps`` is set (rollouts never)."""
-        phys = make_physics(self.model, self.config.backend, n_envs=n_seeds * self.config.n_envs)
         env_cfg = self.config.env
+        phys = make_physics(
+            self.model, self.config.backend, n_envs=n_seeds * self.config.n_envs, timestep=env_cfg.physics_dt
+        )
         if env_cfg.train_termination_distance_m is not None:
             env_cfg = dataclasses.replace(
                 env_cfg, termination_distance_m=env_cfg.train_termination_distance_m

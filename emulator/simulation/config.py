@@ -15,7 +15,13 @@ class EnvConfig:
 
     Attributes:
         control_dt: seconds between policy actions; the physics takes
-            ``round(control_dt / model.timestep)`` steps per action (100 Hz by default).
+            ``round(control_dt / physics_dt)`` steps per action (100 Hz by default).
+        physics_dt: the physics step (s); None keeps the model's own (``model.timestep``:
+            0.002 s, 500 Hz, for the myo-sim models). A longer step makes every control step
+            cheaper in proportion (KINESIS runs MyoLegs at 150 Hz: ``1/150``) but changes the
+            dynamics: policies trained at one step do not transfer to another, so a
+            continuation cannot change it. The physics backend must be built with it
+            (``make_physics(..., timestep=config.physics_dt)``).
         future_frames: reference frames (in control steps ahead) shown to the policy.
         termination_distance_m: end an episode when the tracked bodies (root included) are
             farther than this from their reference positions (models with a moving root),
@@ -70,6 +76,7 @@ class EnvConfig:
     """
 
     control_dt: float = 0.01
+    physics_dt: float | None = None
     future_frames: tuple[int, ...] = (1, 5)
     termination_distance_m: float = 0.3
     termination_body: str = "max"
@@ -110,6 +117,10 @@ class EnvConfig:
             raise ValueError(f"reset_activation must be within [0, 1], got {self.reset_activation}")
         if self.control_dt <= 0:
             raise ValueError(f"control_dt must be > 0 s, got {self.control_dt}")
+        if self.physics_dt is not None and not 0 < self.physics_dt <= self.control_dt:
+            raise ValueError(
+                f"physics_dt must be > 0 s and at most control_dt ({self.control_dt} s), got {self.physics_dt}"
+            )
         if self.length_lead < 0 or self.length_residual <= 0:
             raise ValueError(
                 f"length_lead must be >= 0 and length_residual > 0, got {self.length_lead}, {self.length_residual}"

@@ -186,8 +186,14 @@ class TrackingEnv:
         self.physics = physics
         self.config = config or EnvConfig()
         m = model.mj_model
-        self.n_substeps = max(1, int(round(self.config.control_dt / m.opt.timestep)))
-        self.control_dt = self.n_substeps * m.opt.timestep
+        dt = self.config.physics_dt or model.timestep
+        if abs(physics.timestep - dt) > 1e-12 * dt:
+            raise ValueError(
+                f"the physics steps {physics.timestep} s but the env config asks for {dt} s "
+                "(build it with make_physics(..., timestep=config.physics_dt))"
+            )
+        self.n_substeps = max(1, int(round(self.config.control_dt / dt)))
+        self.control_dt = self.n_substeps * dt
         self.ref = _build_reference(model, motion, 1.0 / self.control_dt)
         self.n_envs = physics.n_envs
         self.layout = physics.layout

@@ -66,9 +66,9 @@ class MuscleTrackingEnv(gymnasium.Env):
         if bad:
             raise TypeError(f"unknown env options {bad} (known: {sorted(known)})")
         opts = {k: tuple(v) if isinstance(v, list) else v for k, v in env_options.items()}
-        self.tracking = TrackingEnv(
-            self.model, self.motion, make_physics(self.model, backend, n_envs=1), EnvConfig(**opts)
-        )
+        env_config = EnvConfig(**opts)
+        phys = make_physics(self.model, backend, n_envs=1, timestep=env_config.physics_dt)
+        self.tracking = TrackingEnv(self.model, self.motion, phys, env_config)
         self._reward_config = dataclasses.replace(reward or ExpConfig(), fixed_base=self.tracking.fixed_base)
         self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (self.tracking.obs_dim,), np.float32)
         self.action_space = gymnasium.spaces.Box(0.0, 1.0, (self.tracking.action_dim,), np.float32)

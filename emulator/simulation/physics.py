@@ -97,6 +97,7 @@ class Physics(Protocol):
     n_envs: int
     layout: StateLayout
     name: str
+    timestep: float  # the physics step, s (the model's own unless make_physics was given one)
 
     def step(self, state, ctrl, n_substeps: int = 1) -> tuple[object, Signals]:
         """Advance ``n_substeps`` physics steps holding ``ctrl``; return new state and signals."""
@@ -131,30 +132,42 @@ def make_physics(
     nthread: int | None = None,
     impl: str | None = None,
     x64: bool = False,
+    timestep: float | None = None,
 ) -> Physics:
     """Create a physics backend for ``n_envs`` environments of ``model``.
 
     Args:
         backend: ``"cpu"``, ``"mjx"`` or None for :func:`default_backend`.
+        timestep: the physics step (s) instead of the model's own (``EnvConfig.physics_dt``).
         nthread: cpu backend threads (default: number of cores).
         impl: mjx implementation (``"jax"`` or ``"warp"``); default warp on NVIDIA GPUs when
             MuJoCo Warp is installed, JAX otherwise.
         x64: run MJX in float64 (for validation; default float32).
     """
     backend = backend or default_backend()
+    if timestep is not None and not timestep > 0:
+        raise ValueError(f"timestep must be > 0 s, got {timestep}")
     if backend == "cpu":
-        return CpuPhysics(model, n_envs=n_envs, nthread=nthread)
+        return CpuPhysics(model, n_envs=n_envs, nthread=nthread, timestep=timestep)
     if backend == "mjx":
-        return MjxPhysics(model, n_envs=n_envs, impl=impl, x64=x64)
+        return MjxPhysics(model, n_envs=n_envs, impl=impl, x64=x64, timestep=timestep)
     raise ValueError(f"unknown physics backend {backend!r}; expected one of {BACKENDS}")
 
 
 # ----------------------------------------------------------------------------------- cpu
 
 
-def _instrument(model: MuscleModel) -> tuple[mujoco.MjModel, dict[str, slice]]:
-    """Compile the model with sensors appended for every signal; return sensordata slices."""
+def _spec(model: MuscleModel, timestep: float | None) -> mujoco.MjSpec:
+    """The model's spec, at ``timestep`` (s) when given."""
     spec = model.spec()
+    if timestep is not None:
+        spec.option.timestep = float(timestep)
+    return spec
+
+
+def _instrument(model: MuscleModel, timestep: float | None = None) -> tuple[mujoco.MjModel, dict[str, slice]]:
+    """Compile the model with sensors appended for every signal; return sensordata slices."""
+    spec = _spec(model, timestep)
     S, O = mujoco.mjtSensor, mujoco.mjtObj
     n0 = len(spec.sensors)
     groups: list[tuple[str, int]] = []
@@ -205,13 +218,16 @@ class CpuPhysics:
 
     name = "cpu"
 
-    def __init__(self, model: MuscleModel, *, n_envs: int, nthread: int | None = None):
+    def __init__(
+        self, model: MuscleModel, *, n_envs: int, nthread: int | None = None, timestep: float | None = None
+    ):
         if n_envs < 1:
             raise ValueError(f"n_envs must be >= 1, got {n_envs}")
         self.model = model
         self.n_envs = n_envs
         self.nthread = int(nthread or os.cpu_count() or 1)
-        self.mj_model, self._slices = _instrument(model)
+        self.mj_model, self._slices = _instrument(model, timestep)
+        self.timestep = float(self.mj_model.opt.timestep)
         self.layout = _check_state_layout(self.mj_model)
         self._datas = [mujoco.MjData(self.mj_model) for _ in range(max(self.nthread, 1))]
         self._pool = mj_rollout.Rollout(nthread=self.nthread if self.nthread > 1 else 0)
@@ -369,16 +385,24 @@ class MjxPhysics:
 
     name = "mjx"
 
-    def __init__(self, model: MuscleModel, *, n_envs: int, impl: str | None = None, x64: bool = False):
+    def __init__(
+        self,
+        model: MuscleModel,
+        *,
+        n_envs: int,
+        impl: str | None = None,
+        x64: bool = False,
+        timestep: float | None = None,
+    ):
         """``x64=True`` runs MJX in float64 (validation against native MuJoCo); the default is
         JAX's float32, what GPU training uses."""
         import jax
 
         self.x64 = bool(x64)
         with jax.enable_x64(self.x64):
-            self._build(model, n_envs, impl)
+            self._build(model, n_envs, impl, timestep)
 
-    def _build(self, model: MuscleModel, n_envs: int, impl: str | None):
+    def _build(self, model: MuscleModel, n_envs: int, impl: str | None, timestep: float | None):
         import jax
         import jax.numpy as jnp
         from mujoco import mjx
@@ -388,11 +412,12 @@ class MjxPhysics:
         self.model = model
         self.n_envs = n_envs
         self.impl = impl or ("warp" if _warp_available() else "jax")
-        spec = model.spec()
+        spec = _spec(model, timestep)
         for s in list(spec.sensors):  # MJX rejects several sensor types; signals come from data
             spec.delete(s)
         m = _compile(spec, model.source)
         self.mj_model = m
+        self.timestep = float(m.opt.timestep)
         self.layout = _check_state_layout(m)
         try:
             self.mx = mjx.put_model(m, impl=self.impl)
