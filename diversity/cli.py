@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from pathlib import Path
 
 import typer
 
@@ -177,6 +178,31 @@ def export(
     typer.echo(
         f"wrote {len(files)} files for {len(folders) if fmt == 'opensim' else len(files)} seeds under {out}"
     )
+
+
+@app.command("synergies")
+def synergies_cmd(
+    store: str = typer.Argument(..., help="A store written by `diversity run` or `diversity rollout`."),
+    k: int = typer.Option(..., "--k", help="Number of synergies."),
+    out: str = typer.Option(..., "--out", help="TOML file of [[env.action_basis]] tables to write."),
+):
+    """A muscle-synergy action basis from a run's activations (NMF over every completed seed):
+    append the file to a recipe and the policy acts on K synergies (`EnvConfig.action_basis`)."""
+    from diversity.analysis.solution_space import action_basis, basis_toml
+    from diversity.store import StoreError, completed_seeds, open_store
+
+    try:
+        ds = open_store(store)
+        seeds = completed_seeds(ds)
+        if not seeds:
+            raise StoreError(f"{store}: no completed seeds to take activations from")
+        act = ds["activation"].sel(seed=seeds).transpose("seed", "time", "muscle")
+        result = action_basis(act.values, act["muscle"].values.tolist(), k)
+    except (StoreError, ValueError) as e:
+        fail(e)
+        return
+    Path(out).write_text(basis_toml(result, f"{store} ({len(seeds)} seeds)"))
+    typer.echo(f"wrote {out}: {k} synergies of {len(seeds)} seeds' activations, VAF {result['vaf']:.3f}")
 
 
 @app.command()

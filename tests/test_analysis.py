@@ -180,6 +180,49 @@ def test_nmf_recovers_planted_synergies():
     assert solution_space.synergy_similarity(syn["weights"], w) > 0.9
 
 
+def test_an_action_basis_recovers_planted_synergies_across_seeds():
+    """``action_basis``: one NMF over every seed's samples (a fallen seed's NaN tail left
+    out), each synergy scaled to a largest weight of 1, muscles by name."""
+    rng = np.random.default_rng(1)
+    muscles = [f"m{i}" for i in range(12)]
+    w = np.abs(rng.standard_normal((3, 12))) * (rng.uniform(size=(3, 12)) > 0.4)
+    t = np.linspace(0, 2, 300)
+    act = []
+    for seed in range(2):
+        h = np.stack([np.maximum(0, np.sin(2 * np.pi * (t + k / 3 + seed / 7))) for k in range(3)], axis=1)
+        act.append(h @ w + 0.01 * rng.uniform(size=(300, 12)))
+    act = np.stack(act)
+    act[1, 250:] = np.nan  # seed 1 fell
+    res = solution_space.action_basis(act, muscles, 3)
+    assert res["k"] == 3 and res["vaf"] > 0.98 and len(res["basis"]) == 3
+    got = np.array([[syn.get(m, 0.0) for m in muscles] for syn in res["basis"]])
+    assert np.allclose(got.max(axis=1), 1.0) and (got >= 0).all()
+    assert solution_space.synergy_similarity(got, w) > 0.95
+    with pytest.raises(ValueError, match="k must be within 1..12"):
+        solution_space.action_basis(act, muscles, 0)
+    with pytest.raises(ValueError, match="12 muscles"):
+        solution_space.action_basis(act[..., :5], muscles, 2)
+
+
+def test_synergies_cli_writes_a_basis_a_recipe_takes(legs_store, tmp_path):
+    from diversity.cli import app
+    from diversity.config import load_config
+    from emulator.learning.train import Trainer
+
+    out = tmp_path / "basis.toml"
+    res = CliRunner().invoke(app, ["synergies", str(legs_store), "--k", "3", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "3 synergies of 2 seeds" in res.output
+    recipe = tmp_path / "run.toml"
+    recipe.write_text('model = "myolegs"\nn_envs = 2\n[env]\naction_space = "excitation"\n' + out.read_text())
+    cfg, _ = load_config(recipe)
+    basis = cfg.train_config().env.action_basis
+    assert len(basis) == 3 and all(max(w for _, w in syn) == 1.0 for syn in basis)
+    assert Trainer(cfg.train_config()).act_dim == 3
+    bad = CliRunner().invoke(app, ["synergies", str(legs_store), "--k", "0", "--out", str(out)])
+    assert bad.exit_code == 2 and "k must be within" in bad.output
+
+
 def test_clustering_and_diversity_index_find_the_planted_structure():
     rng = np.random.default_rng(0)
     a = np.concatenate([rng.normal(0, 0.05, (5, 40)), rng.normal(1, 0.05, (5, 40))])

@@ -358,6 +358,57 @@ def test_muscle_length_actions_drive_excitation_by_the_pd_law(myolegs):
         EnvConfig(action_space="torque")
 
 
+def test_a_synergy_basis_drives_the_muscles_it_names(myolegs):
+    """With ``action_basis`` the policy acts on k synergies: as excitations each muscle gets
+    its weighted sum (clipped), in the residual length space 0.5 is still the reference servo;
+    the signals keep every muscle; bad bases are refused by name."""
+    from emulator.learning.train import TrainConfig
+
+    m0, m1, m2 = myolegs.muscles[:3]
+    basis = [{m0: 1.0, m1: 0.5}, {m2: 1.0, m1: 0.25}]
+    env = _walk_env(myolegs, action_space="excitation", action_basis=basis, observe_previous_action=True)
+    plain = _walk_env(myolegs, action_space="excitation", observe_previous_action=True)
+    assert env.action_dim == 2 and env.obs_dim == plain.obs_dim - myolegs.n_muscles + 2
+    state, obs = env.reset(None, index=np.array([0, 10, 20, 30]))
+    assert obs.shape == (4, env.obs_dim)
+    exc = np.asarray(env.excitation(state, np.array([[1.0, 0.0], [0.4, 1.0], [1.0, 1.0], [0.0, 0.0]])))
+    expected = np.zeros((4, myolegs.n_muscles))
+    expected[:, :3] = [[1.0, 0.5, 0.0], [0.4, 0.45, 1.0], [1.0, 0.75, 1.0], [0.0, 0.0, 0.0]]
+    np.testing.assert_allclose(exc, expected, atol=1e-6)
+    r = env.step(state, np.array([[1.0, 0.0]] * 4))
+    assert r.signals.excitation.shape == (4, myolegs.n_muscles) and r.obs.shape == (4, env.obs_dim)
+    np.testing.assert_allclose(np.asarray(r.signals.excitation)[:, :3], [[1.0, 0.5, 0.0]] * 4, atol=1e-6)
+
+    servo = dict(action_space="muscle_length_residual", length_kp=20.0, length_residual=0.2)
+    synergies = _walk_env(myolegs, action_basis=basis, **servo)
+    per_muscle = _walk_env(myolegs, **servo)
+    s_syn, _ = synergies.reset(None, index=np.array([0, 10, 20, 30]))
+    s_per, _ = per_muscle.reset(None, index=np.array([0, 10, 20, 30]))
+    np.testing.assert_allclose(  # neutral synergies = every muscle at the reference target
+        np.asarray(synergies.excitation(s_syn, np.full((4, 2), 0.5))),
+        np.asarray(per_muscle.excitation(s_per, np.full((4, myolegs.n_muscles), 0.5))),
+        atol=1e-6,
+    )
+    shift = np.full((4, myolegs.n_muscles), 0.5)
+    shift[:, 0], shift[:, 1] = 1.0, 0.75  # synergy 0 at 1: muscle 0 +0.5, muscle 1 +0.25
+    np.testing.assert_allclose(
+        np.asarray(synergies.excitation(s_syn, np.array([[1.0, 0.5]] * 4))),
+        np.asarray(per_muscle.excitation(s_per, shift)),
+        atol=1e-6,
+    )
+
+    cfg = EnvConfig(action_basis=basis)  # TOML tables and JSON pairs give the same config
+    assert TrainConfig.from_dict(TrainConfig(env=cfg).to_dict()).env == cfg
+    with pytest.raises(
+        ValueError, match=r"action_basis\[1\] names muscles myolegs does not have: \['biceps'\]"
+    ):
+        _walk_env(myolegs, action_basis=[{m0: 1.0}, {"biceps": 1.0}])
+    with pytest.raises(ValueError, match=r"action_basis\[0\]: weights must be finite and >= 0"):
+        EnvConfig(action_basis=[{m0: -1.0}])
+    with pytest.raises(ValueError, match=r"action_basis\[0\] drives no muscle"):
+        EnvConfig(action_basis=[{m0: 0.0}])
+
+
 def test_residual_length_actions_servo_to_the_reference_lengths(myolegs):
     kp, kd = 20.0, 0.5
     env = _walk_env(

@@ -27,6 +27,8 @@ __all__ = [
     "diversity_index",
     "synergies",
     "synergy_similarity",
+    "action_basis",
+    "basis_toml",
 ]
 
 
@@ -130,6 +132,54 @@ def synergies(
     norm = np.linalg.norm(w, axis=1, keepdims=True)
     norm = np.where(norm > 0, norm, 1.0)
     return {"k": k, "vaf": float(vaf), "weights": w / norm, "activations": h * norm.T}
+
+
+def action_basis(activation: np.ndarray, muscles, k: int, seed: int = 0) -> dict:
+    """A synergy basis for ``EnvConfig.action_basis`` from policies' ``activation [seed, time,
+    muscle]`` (NaN samples, after a fall, left out): ``k`` NMF synergies of all seeds' samples
+    together, each scaled so its largest weight is 1 (a synergy at 1 fully excites its main
+    muscle). Returns ``{"k", "vaf", "basis": [{muscle: weight}, ...]}`` (weights below 1e-3 of
+    the row's largest dropped)."""
+    a = np.asarray(activation, float)
+    muscles = list(muscles)
+    if a.ndim != 3 or a.shape[-1] != len(muscles):
+        raise ValueError(
+            f"activation must be [seed, time, muscle] with {len(muscles)} muscles, got {a.shape}"
+        )
+    samples = a.reshape(-1, a.shape[-1])
+    samples = samples[np.isfinite(samples).all(axis=1)]
+    if not 1 <= k <= min(samples.shape):
+        raise ValueError(f"k must be within 1..{min(samples.shape)} for {samples.shape[0]} samples, got {k}")
+    from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
+
+    samples = np.clip(samples, 0, None)
+    model = NMF(n_components=k, init="nndsvda", max_iter=2000, random_state=seed, tol=1e-6)
+    with warnings.catch_warnings():  # a not-quite-converged fit still reports its VAF
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        h = model.fit_transform(samples)
+    w = model.components_
+    total = np.sum(samples**2)
+    vaf = float(1 - np.sum((samples - h @ w) ** 2) / total) if total > 0 else 1.0
+    if (w.max(axis=1) <= 0).any():
+        raise ValueError(
+            f"the activations hold fewer than {k} synergies (an empty one came out); ask for fewer"
+        )
+    w = w / w.max(axis=1, keepdims=True)
+    basis = [{m: round(float(x), 4) for m, x in zip(muscles, row, strict=True) if x >= 1e-3} for row in w]
+    return {"k": k, "vaf": vaf, "basis": basis}
+
+
+def basis_toml(result: dict, source: str) -> str:
+    """``[[env.action_basis]]`` tables of :func:`action_basis`'s result, to append to a recipe."""
+    lines = [
+        f"# {result['k']} muscle synergies of {source} (NMF, VAF {result['vaf']:.3f}): append to a recipe,",
+        "# the policy then acts on the synergies (EnvConfig.action_basis)",
+    ]
+    for i, synergy in enumerate(result["basis"]):
+        lines += ["", f"[[env.action_basis]]  # synergy {i}"]
+        lines += [f'"{m}" = {w}' for m, w in sorted(synergy.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines) + "\n"
 
 
 def synergy_similarity(w_a: np.ndarray, w_b: np.ndarray) -> float:

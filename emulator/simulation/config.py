@@ -67,6 +67,15 @@ class EnvConfig:
             reads the reference lengths (the muscles' activation lag makes 2-3 steps track best).
         length_residual: the largest target change of ``"muscle_length_residual"``, as a
             fraction of each muscle's length range.
+        action_basis: a synergy basis (None: one action per muscle). Each synergy names the
+            muscles it drives and their weights (>= 0; muscles not named weigh 0), as
+            ``((muscle, weight), ...)`` pairs or, from TOML, ``[[env.action_basis]]`` tables;
+            the policy then acts on ``k`` synergies (``u [k]`` in [0, 1]) and the env turns
+            them into the per-muscle action its ``action_space`` reads: ``clip(u @ W, 0, 1)``
+            as excitations (SAR's synergies), ``clip(0.5 + (u - 0.5) @ W, 0, 1)`` for the
+            length spaces (0.5 stays the reference). The store records every muscle's
+            excitation either way. ``diversity synergies STORE --k K`` writes one from a run's
+            activations.
         servo_rate: where the length action spaces' PD law runs. ``"control"``: once per
             control step, its excitations held over the physics substeps. ``"physics"``: at
             every physics step, on the lengths and velocities sensed at the step before, the
@@ -94,8 +103,11 @@ class EnvConfig:
     length_lead: int = 3
     length_residual: float = 0.25
     servo_rate: str = "control"
+    action_basis: tuple[tuple[tuple[str, float], ...], ...] | None = None
 
     def __post_init__(self):
+        if self.action_basis is not None:
+            object.__setattr__(self, "action_basis", _basis_pairs(self.action_basis))
         if self.servo_rate not in SERVO_RATES:
             raise ValueError(f"servo_rate must be one of {SERVO_RATES}, got {self.servo_rate!r}")
         if self.action_space not in ACTION_SPACES:
@@ -127,3 +139,29 @@ class EnvConfig:
             )
         if any(int(k) < 1 for k in self.future_frames):
             raise ValueError(f"future_frames must be >= 1 control steps ahead, got {self.future_frames}")
+
+
+def _basis_pairs(basis) -> tuple[tuple[tuple[str, float], ...], ...]:
+    """``action_basis`` as hashable ``((muscle, weight), ...)`` per synergy, from pairs (lists
+    after a JSON round trip) or ``{muscle: weight}`` tables; weights checked."""
+    if isinstance(basis, (str, bytes)) or not hasattr(basis, "__len__") or len(basis) == 0:
+        raise ValueError(f"action_basis must be a non-empty list of synergies, got {basis!r}")
+    out = []
+    for i, synergy in enumerate(basis):
+        items = synergy.items() if isinstance(synergy, dict) else synergy
+        try:
+            pairs = tuple((str(name), float(w)) for name, w in items)
+        except (TypeError, ValueError):
+            raise ValueError(f"action_basis[{i}] must map muscle names to weights, got {synergy!r}") from None
+        names = [n for n, _ in pairs]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"action_basis[{i}] names a muscle twice: {sorted(n for n in names if names.count(n) > 1)}"
+            )
+        bad = [(n, w) for n, w in pairs if not (w >= 0 and w < float("inf"))]
+        if bad:
+            raise ValueError(f"action_basis[{i}]: weights must be finite and >= 0, got {bad[:3]}")
+        if not any(w > 0 for _, w in pairs):
+            raise ValueError(f"action_basis[{i}] drives no muscle (every weight is 0)")
+        out.append(pairs)
+    return tuple(out)

@@ -230,10 +230,11 @@ class TrackingEnv:
         self._max_steps = (
             int(round(self.config.max_episode_s / self.control_dt)) if self.config.max_episode_s else 2**30
         )
+        self._basis = _basis_matrix(model, self.config.action_basis)
         self._build_functions()
         self.delta_names = delta_names(model)
         self.delta_dim = len(self.delta_names)
-        self.action_dim = model.n_muscles
+        self.action_dim = model.n_muscles if self._basis is None else len(self._basis)
         self.obs_dim = int(self._obs_dim)
 
     # ---------------------------------------------------------------- pure functions
@@ -254,6 +255,7 @@ class TrackingEnv:
         n_future = len(future)
         max_steps = self._max_steps
         nu = self.model.n_muscles
+        n_act = nu if self._basis is None else self._basis.shape[0]  # the policy's action size
         body_weight = self.model.body_weight_n  # observe_foot_contact: GRF in body weights
 
         def frame(index):
@@ -364,7 +366,7 @@ class TrackingEnv:
                 parts.append((sig.grf / body_weight).reshape(sig.grf.shape[:-2] + (-1,)))
             if cfg.observe_previous_action:
                 if action is None:
-                    action = jnp.full(q.shape[:-1] + (nu,), cfg.reset_activation)
+                    action = jnp.full(q.shape[:-1] + (n_act,), cfg.reset_activation)
                 parts.append(action)
             return jnp.concatenate([p.astype(jnp.float32) for p in parts], axis=-1)
 
@@ -430,9 +432,22 @@ class TrackingEnv:
             end = sensed[..., 3 * nu :] if per_substep else sensed[..., 2 * nu : 3 * nu]
             return sensed[..., 2 * nu : 3 * nu] + offset, end + offset
 
+        basis = None if self._basis is None else jnp.asarray(self._basis, jnp.float32)
+
+        def per_muscle(action):
+            """The per-muscle action ``[B, muscle]`` of a policy action (``[B, synergy]`` with
+            an ``action_basis``; see ``EnvConfig.action_basis``)."""
+            if basis is None:
+                return action
+            action = jnp.clip(action, 0.0, 1.0)
+            if cfg.action_space == "excitation":
+                return jnp.clip(action @ basis, 0.0, 1.0)
+            return jnp.clip(0.5 + (action - 0.5) @ basis, 0.0, 1.0)
+
         def excitation(action, sensed):
             """The excitations ``[B, muscle]`` a policy action asks for now (see ``action_space``;
             with a physics-rate servo, those of the step's first substep)."""
+            action = per_muscle(action)
             if cfg.action_space == "excitation":
                 return jnp.clip(action, 0.0, 1.0)
             return pd_excitation(
@@ -444,7 +459,7 @@ class TrackingEnv:
             rate servo) lengths, velocities and the start and end targets ``[B, 4 nu]``."""
             if not per_substep:
                 return excitation(action, sensed)
-            start, end = targets(action, sensed)
+            start, end = targets(per_muscle(action), sensed)
             return jnp.concatenate([sensed[..., : 2 * nu], start, end], axis=-1)
 
         def initial(index):
@@ -468,7 +483,7 @@ class TrackingEnv:
         self._sense = jax.jit(sense)
         self._obs_dim = (
             2 * nj + 1 + 3 + len(rlin) + len(rang) + 4 * nu + n_future * (nj + 3 + 4) + 2
-            + (nu if cfg.observe_previous_action else 0) + (3 * len(FOOT_ORDER) if cfg.observe_foot_contact else 0)
+            + (n_act if cfg.observe_previous_action else 0) + (3 * len(FOOT_ORDER) if cfg.observe_foot_contact else 0)
         )  # fmt: skip
         self._T = T
 
@@ -613,10 +628,11 @@ class TrackingEnv:
         return st, self._observe(sig, st.index, st.action)
 
     def excitation(self, state: EnvState, action) -> jax.Array:
-        """The excitations ``[B, muscle]`` the policy action ``[B, muscle]`` asks for in
-        ``state`` (the action itself, or the muscle-length PD law; see ``action_space``)."""
+        """The excitations ``[B, muscle]`` the policy action ``[B, action_dim]`` asks for in
+        ``state`` (the action itself, the muscle-length PD law, through the synergy basis when
+        there is one; see ``action_space`` and ``action_basis``)."""
         if self.config.action_space == "excitation":
-            return jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
+            return self._excitation(jnp.asarray(action, dtype=jnp.float32), None)
         return self._excitation(jnp.asarray(action, dtype=jnp.float32), self._sensed(state))
 
     def _sensed(self, state: EnvState):
@@ -626,7 +642,7 @@ class TrackingEnv:
         return state.sensed
 
     def step(self, state: EnvState, action) -> StepResult:
-        """Apply the policy's ``action [B, muscle]`` in [0, 1] for one control step (excitations,
+        """Apply the policy's ``action [B, action_dim]`` in [0, 1] for one control step (excitations,
         or target lengths mapped to excitations; ``signals.excitation`` is what was applied)."""
         action = jnp.clip(jnp.asarray(action, dtype=jnp.float32), 0.0, 1.0)
         phys, sig = self.advance(state.physics, self._drive(action, self._sensed(state)))
@@ -636,6 +652,24 @@ class TrackingEnv:
         return StepResult(
             EnvState(phys, index, steps, action, self._sense(sig, index)), obs, d, m, term, trunc, sig
         )
+
+
+def _basis_matrix(model: MuscleModel, basis) -> np.ndarray | None:
+    """``EnvConfig.action_basis`` as ``W [synergy, muscle]`` in the model's muscle order."""
+    if basis is None:
+        return None
+    index = {name: i for i, name in enumerate(model.muscles)}
+    w = np.zeros((len(basis), len(index)))
+    for k, synergy in enumerate(basis):
+        unknown = [name for name, _ in synergy if name not in index]
+        if unknown:
+            raise ValueError(
+                f"action_basis[{k}] names muscles {model.name} does not have: {unknown[:5]}"
+                f"{' ...' if len(unknown) > 5 else ''}"
+            )
+        for name, weight in synergy:
+            w[k, index[name]] = weight
+    return w
 
 
 def delta_names(model: MuscleModel) -> tuple[str, ...]:
