@@ -5,7 +5,7 @@ seed's deterministic policy out from several start frames and records when the t
 first fires: if the falls come at one gait phase whatever the start, the phase is the problem;
 if they come a similar time after any start, the drift from the reset state is.
 
-    python benchmarks/walking_phases.py myolegs-walk-contact --starts 0 4 8 12 16 20 24 28 --cycles 4
+    python benchmarks/walking_phases.py myolegs-walk-contact2 --starts 0 4 8 12 16 20 24 28 --cycles 4
 
 Writes ``benchmarks/results/walking_start_phases.csv`` (one row per set, start frame and seed:
 ``up_s`` until the first termination, ``fall_phase`` the cycle phase in [0, 1) where it fired)

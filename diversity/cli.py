@@ -186,8 +186,10 @@ def synergies_cmd(
     k: int = typer.Option(..., "--k", help="Number of synergies."),
     out: str = typer.Option(..., "--out", help="TOML file of [[env.action_basis]] tables to write."),
 ):
-    """A muscle-synergy action basis from a run's activations (NMF over every completed seed):
+    """A muscle-synergy action basis from a run's activations (NMF over every completed seed,
+    each up to its first termination):
     append the file to a recipe and the policy acts on K synergies (`EnvConfig.action_basis`)."""
+    from diversity.analysis.balance import upright
     from diversity.analysis.solution_space import action_basis, basis_toml
     from diversity.store import StoreError, completed_seeds, open_store
 
@@ -196,7 +198,8 @@ def synergies_cmd(
         seeds = completed_seeds(ds)
         if not seeds:
             raise StoreError(f"{store}: no completed seeds to take activations from")
-        act = ds["activation"].sel(seed=seeds).transpose("seed", "time", "muscle")
+        # a fallen body's activations are not a strategy: only samples before each seed's fall
+        act = upright(ds.sel(seed=seeds))["activation"].transpose("seed", "time", "muscle")
         result = action_basis(act.values, act["muscle"].values.tolist(), k)
     except (StoreError, ValueError) as e:
         fail(e)
