@@ -399,6 +399,8 @@ def test_a_synergy_basis_drives_the_muscles_it_names(myolegs):
 
     cfg = EnvConfig(action_basis=basis)  # TOML tables and JSON pairs give the same config
     assert TrainConfig.from_dict(TrainConfig(env=cfg).to_dict()).env == cfg
+    reordered = [dict(reversed(list(syn.items()))) for syn in basis]  # (a file's order is no setting)
+    assert EnvConfig(action_basis=reordered) == cfg
     with pytest.raises(
         ValueError, match=r"action_basis\[1\] names muscles myolegs does not have: \['biceps'\]"
     ):

@@ -142,8 +142,8 @@ class EnvConfig:
 
 
 def _basis_pairs(basis) -> tuple[tuple[tuple[str, float], ...], ...]:
-    """``action_basis`` as hashable ``((muscle, weight), ...)`` per synergy, from pairs (lists
-    after a JSON round trip) or ``{muscle: weight}`` tables; weights checked."""
+    """``action_basis`` as hashable ``((muscle, weight), ...)`` per synergy, sorted by muscle,
+    from pairs (lists after a JSON round trip) or ``{muscle: weight}`` tables; weights checked."""
     if isinstance(basis, (str, bytes)) or not hasattr(basis, "__len__") or len(basis) == 0:
         raise ValueError(f"action_basis must be a non-empty list of synergies, got {basis!r}")
     out = []
@@ -163,5 +163,5 @@ def _basis_pairs(basis) -> tuple[tuple[tuple[str, float], ...], ...]:
             raise ValueError(f"action_basis[{i}]: weights must be finite and >= 0, got {bad[:3]}")
         if not any(w > 0 for _, w in pairs):
             raise ValueError(f"action_basis[{i}] drives no muscle (every weight is 0)")
-        out.append(pairs)
+        out.append(tuple(sorted(pairs)))  # by muscle name: the order a file lists them in is no setting
     return tuple(out)
