@@ -37,12 +37,11 @@ def servo_scores(train_config, dt: float, n_starts: int = 16, n_steps: int = 60)
     from emulator.models import load_model
     from emulator.motion.sources import load_motion
     from emulator.simulation.env import TrackingEnv
-    from emulator.simulation.physics import make_physics
 
     cfg = dataclasses.replace(train_config.env, physics_dt=dt, max_episode_s=None)
     model = load_model(train_config.model)
     motion = load_motion(train_config.motion, model)[0]
-    env = TrackingEnv(model, motion, make_physics(model, "cpu", n_envs=n_starts, timestep=dt), cfg)
+    env = TrackingEnv.create(model, motion, cfg, n_envs=n_starts)
     starts = np.linspace(0, env.reference_frames, n_starts, endpoint=False).astype(int)
     state, _ = env.reset(None, index=starts)
     alive = np.ones(n_starts, bool)

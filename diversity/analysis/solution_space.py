@@ -104,6 +104,22 @@ def cluster_policies(x: np.ndarray, n_clusters: int | None = None, max_clusters:
     }
 
 
+def _nmf(a: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """One NMF of the non-negative ``a [sample, muscle]`` with ``k`` synergies: ``(w [k, muscle],
+    h [sample, k], vaf)``, the variance accounted for ``1 - ||A - HW||^2 / ||A||^2``."""
+    from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
+
+    model = NMF(n_components=k, init="nndsvda", max_iter=2000, random_state=seed, tol=1e-6)
+    with warnings.catch_warnings():  # a not-quite-converged fit still reports its VAF
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        h = model.fit_transform(a)
+    w = model.components_
+    total = np.sum(a**2)
+    vaf = float(1 - np.sum((a - h @ w) ** 2) / total) if total > 0 else 1.0
+    return w, h, vaf
+
+
 def synergies(
     activation: np.ndarray, vaf_target: float = 0.9, max_synergies: int | None = None, seed: int = 0
 ) -> dict:
@@ -111,27 +127,15 @@ def synergies(
 
     The smallest k with variance accounted for ``1 - ||A - HW||^2 / ||A||^2 >= vaf_target``.
     Returns ``{"k", "vaf", "weights" [k, muscle] (unit norm), "activations" [time, k]}``."""
-    from sklearn.decomposition import NMF
-    from sklearn.exceptions import ConvergenceWarning
-
     a = np.clip(np.asarray(activation, float), 0, None)
     max_k = max_synergies or min(a.shape)
-    total = np.sum(a**2)
-    best = None
     for k in range(1, max_k + 1):
-        model = NMF(n_components=k, init="nndsvda", max_iter=2000, random_state=seed, tol=1e-6)
-        with warnings.catch_warnings():  # a not-quite-converged fit still reports its VAF
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            h = model.fit_transform(a)
-        w = model.components_
-        vaf = 1 - np.sum((a - h @ w) ** 2) / total if total > 0 else 1.0
-        best = (k, vaf, w, h)
+        w, h, vaf = _nmf(a, k, seed)
         if vaf >= vaf_target:
             break
-    k, vaf, w, h = best
     norm = np.linalg.norm(w, axis=1, keepdims=True)
     norm = np.where(norm > 0, norm, 1.0)
-    return {"k": k, "vaf": float(vaf), "weights": w / norm, "activations": h * norm.T}
+    return {"k": k, "vaf": vaf, "weights": w / norm, "activations": h * norm.T}
 
 
 def action_basis(activation: np.ndarray, muscles, k: int, seed: int = 0) -> dict:
@@ -150,17 +154,7 @@ def action_basis(activation: np.ndarray, muscles, k: int, seed: int = 0) -> dict
     samples = samples[np.isfinite(samples).all(axis=1)]
     if not 1 <= k <= min(samples.shape):
         raise ValueError(f"k must be within 1..{min(samples.shape)} for {samples.shape[0]} samples, got {k}")
-    from sklearn.decomposition import NMF
-    from sklearn.exceptions import ConvergenceWarning
-
-    samples = np.clip(samples, 0, None)
-    model = NMF(n_components=k, init="nndsvda", max_iter=2000, random_state=seed, tol=1e-6)
-    with warnings.catch_warnings():  # a not-quite-converged fit still reports its VAF
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        h = model.fit_transform(samples)
-    w = model.components_
-    total = np.sum(samples**2)
-    vaf = float(1 - np.sum((samples - h @ w) ** 2) / total) if total > 0 else 1.0
+    w, _, vaf = _nmf(np.clip(samples, 0, None), k, seed)
     if (w.max(axis=1) <= 0).any():
         raise ValueError(
             f"the activations hold fewer than {k} synergies (an empty one came out); ask for fewer"

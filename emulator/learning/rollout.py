@@ -18,7 +18,6 @@ import numpy as np
 from emulator.motion.reference import _free_root_adr
 from emulator.schema import FOOT_ORDER, METRIC_NAMES, ROLLOUT_DIMS, ROLLOUT_UNITS
 from emulator.simulation.env import EnvConfig, TrackingEnv
-from emulator.simulation.physics import make_physics
 
 __all__ = ["ROLLOUT_UNITS", "RolloutResult", "RolloutSchema", "reference_qpos", "rollout", "rollout_schema"]
 
@@ -113,10 +112,7 @@ def _reference_q(env: TrackingEnv, start_frame: int, n: int) -> np.ndarray:
 def reference_qpos(model, motion, n_steps: int, start_frame: int = 0, env_config=None) -> np.ndarray:
     """The reference pose ``[time, nq]`` a rollout of ``n_steps`` from ``start_frame`` is compared
     with (``env_config``: the run's, which sets the control rate; default ``EnvConfig()``)."""
-    env_config = env_config or EnvConfig()
-    env = TrackingEnv(
-        model, motion, make_physics(model, "cpu", n_envs=1, timestep=env_config.physics_dt), env_config
-    )
+    env = TrackingEnv.create(model, motion, env_config or EnvConfig())
     return _reference_q(env, start_frame, n_steps)
 
 
@@ -134,9 +130,7 @@ def _reference_series(model, env: TrackingEnv, start_frame: int, n: int) -> dict
 
 def rollout_schema(trainer, n_cycles: float = 1.0, start_frame: int = 0) -> RolloutSchema:
     """The names, dimensions and coordinates :func:`rollout` will produce, without running it."""
-    env_cfg = trainer.config.env
-    phys = make_physics(trainer.model, "cpu", n_envs=1, timestep=env_cfg.physics_dt)
-    env = TrackingEnv(trainer.model, trainer.motion, phys, env_cfg)
+    env = TrackingEnv.create(trainer.model, trainer.motion, trainer.config.env)
     n = _n_steps(env, trainer.motion.loop, n_cycles, start_frame)
     dims, coords = _layout(trainer.model, env, n)
     return RolloutSchema(
@@ -159,8 +153,7 @@ def rollout(
     model, motion = trainer.model, trainer.motion
     S = jax.tree_util.tree_leaves(agent)[0].shape[0]
     env_cfg = dataclasses.replace(trainer.config.env, max_episode_s=None)
-    phys = make_physics(model, backend or trainer.config.backend, n_envs=S, timestep=env_cfg.physics_dt)
-    env = TrackingEnv(model, motion, phys, env_cfg)
+    env = TrackingEnv.create(model, motion, env_cfg, backend=backend or trainer.config.backend, n_envs=S)
     n = _n_steps(env, motion.loop, n_cycles, start_frame)
     index = np.full(S, start_frame)
     state, obs = env.reset(None, index=index)

@@ -35,7 +35,6 @@ from emulator.motion.reference import ReferenceMotion
 from emulator.motion.sources import load_motion
 from emulator.schema import CURVE_NAMES
 from emulator.simulation.env import EnvConfig, TrackingEnv
-from emulator.simulation.physics import make_physics
 
 __all__ = ["CURVE_NAMES", "TrainConfig", "TrainResult", "TrainStart", "Trainer", "make_train", "seed_keys"]
 
@@ -165,12 +164,7 @@ class Trainer:
         self.motion.check_model(self.model)
         if env is not None and env.config != config.env:
             raise ValueError("the env given to the Trainer has other settings than config.env")
-        spec = env or TrackingEnv(
-            self.model,
-            self.motion,
-            make_physics(self.model, "cpu", n_envs=1, timestep=config.env.physics_dt),
-            config.env,
-        )
+        spec = env or TrackingEnv.create(self.model, self.motion, config.env)
         self.spec_env = spec
         self.obs_dim, self.act_dim = spec.obs_dim, spec.action_dim
         self.delta_names = spec.delta_names
@@ -260,14 +254,13 @@ class Trainer:
         rollouts build theirs from ``config.env`` and end at ``termination_distance_m``). The
         training loop also pushes them when ``EnvConfig.push_speed_mps`` is set (rollouts never)."""
         env_cfg = self.config.env
-        phys = make_physics(
-            self.model, self.config.backend, n_envs=n_seeds * self.config.n_envs, timestep=env_cfg.physics_dt
-        )
         if env_cfg.train_termination_distance_m is not None:
             env_cfg = dataclasses.replace(
                 env_cfg, termination_distance_m=env_cfg.train_termination_distance_m
             )
-        return TrackingEnv(self.model, self.motion, phys, env_cfg)
+        return TrackingEnv.create(
+            self.model, self.motion, env_cfg, backend=self.config.backend, n_envs=n_seeds * self.config.n_envs
+        )
 
     def _pushes(self, env: TrackingEnv, k_reset, S: int, E: int) -> np.ndarray | None:
         """This iteration's pushes ``[T, S*E, 2]`` (``EnvConfig.push_speed_mps``; None when off),

@@ -35,7 +35,7 @@ from emulator.models import MuscleModel
 from emulator.motion.reference import ReferenceMotion, _cycle_offset
 from emulator.schema import FOOT_ORDER, METRIC_NAMES, METRIC_UNITS
 from emulator.simulation.config import EnvConfig
-from emulator.simulation.physics import Physics
+from emulator.simulation.physics import Physics, make_physics
 from emulator.simulation.signals import Servo, Signals, pd_excitation
 
 __all__ = [
@@ -190,7 +190,7 @@ class TrackingEnv:
         if abs(physics.timestep - dt) > 1e-12 * dt:
             raise ValueError(
                 f"the physics steps {physics.timestep} s but the env config asks for {dt} s "
-                "(build it with make_physics(..., timestep=config.physics_dt))"
+                "(TrackingEnv.create builds one; or make_physics(..., timestep=config.physics_dt))"
             )
         self.n_substeps = max(1, int(round(self.config.control_dt / dt)))
         self.control_dt = self.n_substeps * dt
@@ -236,6 +236,22 @@ class TrackingEnv:
         self.delta_dim = len(self.delta_names)
         self.action_dim = model.n_muscles if self._basis is None else len(self._basis)
         self.obs_dim = int(self._obs_dim)
+
+    @classmethod
+    def create(
+        cls,
+        model: MuscleModel,
+        motion: ReferenceMotion,
+        config: EnvConfig | None = None,
+        *,
+        backend: str | None = "cpu",
+        n_envs: int = 1,
+    ) -> TrackingEnv:
+        """An env with a physics backend of its own, built at the config's physics step
+        (``EnvConfig.physics_dt``): what every env of a run is."""
+        config = config or EnvConfig()
+        physics = make_physics(model, backend, n_envs=n_envs, timestep=config.physics_dt)
+        return cls(model, motion, physics, config)
 
     # ---------------------------------------------------------------- pure functions
     def _build_functions(self):
@@ -631,8 +647,6 @@ class TrackingEnv:
         """The excitations ``[B, muscle]`` the policy action ``[B, action_dim]`` asks for in
         ``state`` (the action itself, the muscle-length PD law, through the synergy basis when
         there is one; see ``action_space`` and ``action_basis``)."""
-        if self.config.action_space == "excitation":
-            return self._excitation(jnp.asarray(action, dtype=jnp.float32), None)
         return self._excitation(jnp.asarray(action, dtype=jnp.float32), self._sensed(state))
 
     def _sensed(self, state: EnvState):

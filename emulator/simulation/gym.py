@@ -27,7 +27,6 @@ from emulator.models import MuscleModel, load_model
 from emulator.motion.sources import DEFAULT_MOTIONS, load_motion
 from emulator.schema import METRIC_NAMES
 from emulator.simulation.env import EnvConfig, TrackingEnv
-from emulator.simulation.physics import make_physics
 
 __all__ = ["ENV_ID", "MuscleTrackingEnv"]
 
@@ -66,9 +65,7 @@ class MuscleTrackingEnv(gymnasium.Env):
         if bad:
             raise TypeError(f"unknown env options {bad} (known: {sorted(known)})")
         opts = {k: tuple(v) if isinstance(v, list) else v for k, v in env_options.items()}
-        env_config = EnvConfig(**opts)
-        phys = make_physics(self.model, backend, n_envs=1, timestep=env_config.physics_dt)
-        self.tracking = TrackingEnv(self.model, self.motion, phys, env_config)
+        self.tracking = TrackingEnv.create(self.model, self.motion, EnvConfig(**opts), backend=backend)
         self._reward_config = dataclasses.replace(reward or ExpConfig(), fixed_base=self.tracking.fixed_base)
         self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (self.tracking.obs_dim,), np.float32)
         self.action_space = gymnasium.spaces.Box(0.0, 1.0, (self.tracking.action_dim,), np.float32)

@@ -145,8 +145,6 @@ def make_physics(
         x64: run MJX in float64 (for validation; default float32).
     """
     backend = backend or default_backend()
-    if timestep is not None and not timestep > 0:
-        raise ValueError(f"timestep must be > 0 s, got {timestep}")
     if backend == "cpu":
         return CpuPhysics(model, n_envs=n_envs, nthread=nthread, timestep=timestep)
     if backend == "mjx":
@@ -158,9 +156,11 @@ def make_physics(
 
 
 def _spec(model: MuscleModel, timestep: float | None) -> mujoco.MjSpec:
-    """The model's spec, at ``timestep`` (s) when given."""
+    """The model's spec, at ``timestep`` (s) when given (both backends compile from it)."""
     spec = model.spec()
     if timestep is not None:
+        if not timestep > 0:
+            raise ValueError(f"timestep must be > 0 s, got {timestep}")
         spec.option.timestep = float(timestep)
     return spec
 
