@@ -115,6 +115,39 @@ def test_reset_index_is_random_and_reproducible(elbow_env):
     assert not np.array_equal(np.asarray(s1.index), np.asarray(s3.index))
 
 
+def test_focused_start_probs_on_hand_worked_rates():
+    """``EnvConfig.start_focus``'s probabilities: ``1 - focus`` uniform over the allowed frames,
+    ``focus`` in proportion to each frame's failure rate; unmeasured frames count as the least
+    failing measured one; no failures (or nothing measured) leave the share uniform."""
+    from emulator.simulation.env import focused_start_probs
+
+    # rates [0.4, 0.2, NaN -> 0.1, 0.1] / 0.8 = [0.5, 0.25, 0.125, 0.125]; half of it on 1/4 each
+    np.testing.assert_allclose(
+        focused_start_probs([0.4, 0.2, np.nan, 0.1], 0.5), [0.375, 0.25, 0.1875, 0.1875]
+    )
+    np.testing.assert_allclose(focused_start_probs([0.4, 0.2, np.nan, 0.1], 1.0), [0.5, 0.25, 0.125, 0.125])
+    np.testing.assert_allclose(focused_start_probs([0.4, 0.2, 0.3, 0.1], 0.0), 0.25)
+    # per seed rows; the last frame not allowed (a motion that ends); seed 0 never failed,
+    # seed 1 measured nothing: both uniform over the three allowed frames
+    allowed = [True, True, True, False]
+    rows = focused_start_probs([[0.0, 0.0, 0.0, 9.0], [np.nan] * 4], 0.7, allowed)
+    np.testing.assert_allclose(rows, [[1 / 3, 1 / 3, 1 / 3, 0.0]] * 2)
+    # a failing last frame gets nothing either: frames 0-2 share 0.7 as 0.1 / 0.2 / 0.4 (of 0.7)
+    np.testing.assert_allclose(focused_start_probs([0.1, 0.2, 0.4, 5.0], 0.7, allowed), [0.2, 0.3, 0.5, 0.0])
+    with pytest.raises(ValueError, match="start_focus must be within"):
+        EnvConfig(start_focus=1.5)
+
+
+def test_start_frames_follow_the_given_probabilities(elbow_env):
+    probs = np.zeros(elbow_env.reference_frames)
+    probs[[0, 3]] = [0.25, 0.75]
+    frames = np.asarray(elbow_env.start_frames(jax.random.PRNGKey(0), 4000, probs))
+    assert set(np.unique(frames)) == {0, 3}
+    assert np.mean(frames == 3) == pytest.approx(0.75, abs=0.03)
+    uniform = np.asarray(elbow_env.start_frames(jax.random.PRNGKey(0), 4000))
+    assert len(np.unique(uniform)) > 10 and uniform.max() < elbow_env.reference_frames
+
+
 def test_falling_body_terminates_and_reset_where_revives_only_those(legs_env, myolegs):
     state, _ = legs_env.reset(None, index=np.zeros(4, dtype=int))
     terminated = np.zeros(4, dtype=bool)

@@ -164,8 +164,14 @@ def test_run_continues_a_policy_set(store, tmp_path):
     schedule = {
         "ppo": {"hidden": [32, 32], "gamma": 0.99, "learning_rate": 1e-4},
         "exp": {"sigmas": {"root_rotation": 0.15}},
-        # the learner's curricula, not what the rollouts see: the training episodes' end, pushes
-        "env": {"train_termination_distance_m": 0.3, "push_speed_mps": 0.2, "push_interval_s": 1.0},
+        # the learner's curricula, not what the rollouts see: the training episodes' end, pushes,
+        # where they start
+        "env": {
+            "train_termination_distance_m": 0.3,
+            "push_speed_mps": 0.2,
+            "push_interval_s": 1.0,
+            "start_focus": 0.5,
+        },
     }
     assert _check_start_set(cfg.replace(train=schedule)) == store / "policies"
     judged = {"ppo": {"hidden": [32, 32]}, "env": {"termination_distance_m": 0.5}}

@@ -34,9 +34,24 @@ from emulator.models import MuscleModel, load_model
 from emulator.motion.reference import ReferenceMotion
 from emulator.motion.sources import load_motion
 from emulator.schema import CURVE_NAMES
-from emulator.simulation.env import EnvConfig, TrackingEnv
+from emulator.simulation.env import EnvConfig, TrackingEnv, focused_start_probs
 
-__all__ = ["CURVE_NAMES", "TrainConfig", "TrainResult", "TrainStart", "Trainer", "make_train", "seed_keys"]
+__all__ = [
+    "CURVE_NAMES",
+    "START_FOCUS_DECAY",
+    "TrainConfig",
+    "TrainResult",
+    "TrainStart",
+    "Trainer",
+    "make_train",
+    "seed_keys",
+]
+
+
+# ``EnvConfig.start_focus``: each iteration the per-start-frame episode statistics are multiplied
+# by this, so they describe about the last 1 / (1 - decay) = 10 iterations' episodes (a few dozen
+# per frame with 128 envs and a 31-frame cycle): the policy's present, not its past
+START_FOCUS_DECAY = 0.9
 
 
 @dataclass(frozen=True)
@@ -200,6 +215,11 @@ class Trainer:
         self._update = jax.jit(jax.vmap(update))
         # per-seed start frames; a non-cyclic motion never starts on its last frame (the env's rule)
         self._starts = jax.jit(jax.vmap(lambda k: spec.start_frames(k, c.n_envs)))
+        # with EnvConfig.start_focus: per seed [S], per step [T], drawn with that seed's probs
+        self._focused_starts = jax.jit(
+            jax.vmap(jax.vmap(lambda k, p: spec.start_frames(k, c.n_envs, p), in_axes=(0, None)))
+        )
+        self._start_allowed = spec.start_frame_allowed
         self._split = jax.jit(jax.vmap(lambda k: jax.random.split(k, 4)))
         self.n_steps = agent.steps_per_iteration
         self._split_steps = jax.jit(jax.vmap(lambda k: jax.random.split(k, self.n_steps)))
@@ -297,8 +317,9 @@ class Trainer:
         Args:
             keys: ``[S, 2]`` PRNG keys (see :func:`seed_keys`).
             progress_fn: called after each iteration with ``{"iteration", "iterations",
-                "env_steps", "wall_time_s", "steps_per_s", "curves", "agent"}`` (curves so far, the
-                current learner state).
+                "env_steps", "wall_time_s", "steps_per_s", "curves", "agent", "start_probs"}``
+                (curves so far, the current learner state, and with ``EnvConfig.start_focus``
+                the next iteration's start-frame probabilities ``[S, T]``, else None).
             checkpoint: called every ``checkpoint_every`` iterations with (iteration, state).
             resume: (iteration, state) from a checkpoint to continue from.
             start: learner states trained elsewhere to begin from instead of fresh ones (a
@@ -337,6 +358,7 @@ class Trainer:
         phys, index, steps, sensed = env_state.physics, env_state.index, env_state.steps, env_state.sensed
         obs = jnp.asarray(obs).reshape(S, E, -1)
         ep_ret = jnp.zeros((S, E))
+        focus = _StartFocus(c.env.start_focus, S, E, self.reference_frames, self._start_allowed, starts)
         t0 = time.perf_counter()
         # env steps and wall time count on from what the policies had before (a checkpoint's
         # curves, or the start's totals)
@@ -352,7 +374,10 @@ class Trainer:
             ks = self._split(loop_keys)
             loop_keys, k_act, k_upd, k_reset = ks[:, 0], ks[:, 1], ks[:, 2], ks[:, 3]
             act_keys = np.asarray(self._split_steps(k_act))  # [S, T, 2]
-            reset_index = np.asarray(jax.vmap(self._starts)(self._split_steps(k_reset)))  # [S, T, E]
+            if focus.probs is None:
+                reset_index = np.asarray(jax.vmap(self._starts)(self._split_steps(k_reset)))  # [S, T, E]
+            else:
+                reset_index = np.asarray(self._focused_starts(self._split_steps(k_reset), focus.probs))
             reset_index = reset_index.reshape(S, n_steps, E).transpose(1, 0, 2).reshape(n_steps, S * E)
             action, flat_exc, extras = first_act(agent, obs, act_keys[:, 0], sensed)
             kicks = self._pushes(env, k_reset, S, E)  # [T, S*E, 2] or None
@@ -374,7 +399,9 @@ class Trainer:
                     act_keys[:, (t + 1) % n_steps],
                 )
                 records.append(rec)
+                focus.record(np.asarray(done), rec, reset_index[t])
                 phys = env.restart(phys, np.asarray(done), reset_index[t])
+            focus.update()
             batch = _stack_steps(inputs, records)  # [S, T, E, ...]
             agent, memory, rstate, info = self._update(agent, memory, rstate, batch, obs, k_upd)
             steps_done += per_iter
@@ -397,11 +424,50 @@ class Trainer:
                         "curves": result.curves,
                         "agent": agent,
                         "reward_state": rstate,
+                        "start_probs": focus.probs,
                     }
                 )
             if due:
                 checkpoint(it + 1, result)
         return TrainResult(agent, rstate, {n: np.stack(v, axis=1) for n, v in curves.items()})
+
+
+class _StartFocus:
+    """The training loop's start-frame curriculum (``EnvConfig.start_focus``): which frame each
+    environment's episode started at, the decayed sums of ended episodes' control steps and
+    terminations per seed and start frame, and the start-frame probabilities ``probs [S, T]``
+    they give (None while the curriculum is off or before its first iteration ends: uniform
+    starts, the default's random stream)."""
+
+    def __init__(self, focus: float, S: int, E: int, T: int, allowed: np.ndarray, starts: np.ndarray):
+        self.focus, self.allowed, self.T = focus, allowed, T
+        self.probs = None
+        if focus > 0:
+            self.seed_of = np.repeat(np.arange(S), E)
+            self.episode_start = np.asarray(starts, dtype=int) % T
+            self.steps = np.zeros((S, T))
+            self.failures = np.zeros((S, T))
+
+    def record(self, done: np.ndarray, record: dict, reset_index: np.ndarray) -> None:
+        """Count the episodes that ended this step (``done [S*E]``; the step's ``record`` holds
+        their lengths in control steps and which terminated, ``[S, E]``) against the frames
+        they started at; their successors start at ``reset_index [S*E]``."""
+        if self.focus <= 0 or not done.any():
+            return
+        where = (self.seed_of[done], self.episode_start[done])
+        np.add.at(self.steps, where, np.asarray(record["ended_length"]).reshape(-1)[done])
+        np.add.at(self.failures, where, np.asarray(record["terminated"]).reshape(-1)[done])
+        self.episode_start[done] = np.asarray(reset_index)[done] % self.T
+
+    def update(self) -> None:
+        """End of an iteration: the next iteration's probabilities, then decay the sums."""
+        if self.focus <= 0:
+            return
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(self.steps > 0, self.failures / self.steps, np.nan)
+        self.probs = focused_start_probs(rate, self.focus, self.allowed).astype(np.float32)
+        self.steps *= START_FOCUS_DECAY
+        self.failures *= START_FOCUS_DECAY
 
 
 @jax.jit

@@ -42,6 +42,14 @@ class EnvConfig:
             change it.
         push_interval_s: mean time between two pushes of one environment (s; each control
             step pushes with probability ``control_dt / push_interval_s``).
+        start_focus: share of *training* resets drawn toward the reference frames whose
+            episodes fail most (0: every start frame equally likely, as reference state
+            initialisation is): the rest are uniform, this share in proportion to the recent
+            failure rate (terminations per control step lived) of the episodes that started at
+            each frame, per seed (``focused_start_probs``; ``Trainer`` keeps the statistics,
+            decayed by ``START_FOCUS_DECAY`` per iteration, and starts them afresh after a
+            resume). A curriculum on the phases a policy falls from; like pushes only
+            ``Trainer`` applies it (rollouts start where asked) and a continuation may change it.
         max_episode_s: truncate episodes after this long (None: the motion's length for
             non-cyclic motions, unlimited for cycles).
         reset_activation: every muscle's activation at a reset (0: passive muscles, the body
@@ -93,6 +101,7 @@ class EnvConfig:
     train_termination_distance_m: float | None = None
     push_speed_mps: float = 0.0
     push_interval_s: float = 2.0
+    start_focus: float = 0.0
     max_episode_s: float | None = 10.0
     reset_activation: float = 0.0
     observe_previous_action: bool = False
@@ -125,6 +134,8 @@ class EnvConfig:
                 f"push_speed_mps must be >= 0 m/s and push_interval_s > 0 s, "
                 f"got {self.push_speed_mps}, {self.push_interval_s}"
             )
+        if not 0.0 <= self.start_focus <= 1.0:
+            raise ValueError(f"start_focus must be within [0, 1], got {self.start_focus}")
         if not 0.0 <= self.reset_activation <= 1.0:
             raise ValueError(f"reset_activation must be within [0, 1], got {self.reset_activation}")
         if self.control_dt <= 0:

@@ -47,6 +47,7 @@ __all__ = [
     "StepResult",
     "TrackingEnv",
     "Transition",
+    "focused_start_probs",
 ]
 
 
@@ -597,10 +598,23 @@ class TrackingEnv:
     def _to_backend(self, x):
         return jnp.asarray(x) if self.physics.name == "mjx" else np.asarray(x)
 
-    def start_frames(self, key, n: int) -> jax.Array:
-        """``n`` random start frames; a non-cyclic motion never starts on its last frame."""
+    def start_frames(self, key, n: int, probs=None) -> jax.Array:
+        """``n`` random start frames, uniform or drawn with ``probs [T]`` (one per reference
+        frame, summing to 1; see :func:`focused_start_probs`); a non-cyclic motion never starts
+        on its last frame."""
         high = self._T if self.ref.loop else max(self._T - 1, 1)
-        return jax.random.randint(key, (n,), 0, high)
+        if probs is None:
+            return jax.random.randint(key, (n,), 0, high)
+        return jax.random.choice(key, self._T, (n,), p=jnp.asarray(probs)).astype(jnp.int32)
+
+    @property
+    def start_frame_allowed(self) -> np.ndarray:
+        """``[T]`` bool: the reference frames an episode may start at (every frame of a cycle;
+        all but the last of a motion that ends)."""
+        allowed = np.ones(self._T, dtype=bool)
+        if not self.ref.loop and self._T > 1:
+            allowed[-1] = False
+        return allowed
 
     def _random_index(self, key) -> jax.Array:
         return self.start_frames(key, self.n_envs)
@@ -684,6 +698,32 @@ def _basis_matrix(model: MuscleModel, basis) -> np.ndarray | None:
         for name, weight in synergy:
             w[k, index[name]] = weight
     return w
+
+
+def focused_start_probs(failure_rate, focus: float, allowed=None) -> np.ndarray:
+    """Start-frame probabilities ``[..., T]`` for ``EnvConfig.start_focus``: a share ``1 -
+    focus`` spread evenly over the allowed frames, the share ``focus`` in proportion to how
+    often the episodes started at each frame fail (their terminations per control step lived,
+    so an episode cut short by the end of the motion or ``max_episode_s`` is no failure). A
+    frame not measured yet (NaN) counts as the least failing one measured; with no failure at
+    all the share ``focus`` is uniform too.
+
+    Args:
+        failure_rate: ``[..., T]`` terminations per control step (>= 0) of the episodes
+            started at each reference frame, NaN where none has been measured.
+        focus: in [0, 1].
+        allowed: ``[T]`` bool, the frames an episode may start at (default: all).
+    """
+    rate = np.asarray(failure_rate, dtype=float)
+    allowed = np.ones(rate.shape[-1], dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
+    uniform = np.where(allowed, 1.0, 0.0) / allowed.sum()
+    measured = np.isfinite(rate) & allowed
+    lowest = np.min(np.where(measured, rate, np.inf), axis=-1, keepdims=True)
+    filled = np.where(measured, rate, lowest)  # a row with nothing measured: inf, no share
+    weight = np.where(allowed & np.isfinite(filled), filled, 0.0)
+    total = weight.sum(axis=-1, keepdims=True)
+    focused = np.where(total > 0, weight / np.where(total > 0, total, 1.0), uniform)
+    return (1.0 - focus) * uniform + focus * focused
 
 
 def delta_names(model: MuscleModel) -> tuple[str, ...]:
