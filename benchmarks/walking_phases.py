@@ -9,7 +9,8 @@ if they come a similar time after any start, the drift from the reset state is.
 
 Writes ``benchmarks/results/walking_start_phases.csv`` (one row per set, start frame and seed:
 ``up_s`` until the first termination, ``fall_phase`` the cycle phase in [0, 1) where it fired)
-and prints a table.
+and prints a table and each set's mean time up over every start and seed (the "up over 8
+starts" of docs/walking.md).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def main():
         phases = " ".join(f"{r['fall_phase']:.2f}" for r in sel)
         print(f"{key[0]:24s} {key[1]:5d} {sel[0]['start_phase']:5.2f}  "
               f"{up.min():.2f} / {np.median(up):.2f} / {up.max():.2f}   {phases}")  # fmt: skip
+    for name in sorted({r["set"] for r in rows}):
+        up = np.array([r["up_s"] for r in rows if r["set"] == name])
+        print(
+            f"{name}: up {up.mean():.2f} s on average over {len(args.starts)} starts x seeds ({up.size} rollouts)"
+        )
     print(f"wrote {args.out}")
 
 
