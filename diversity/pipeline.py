@@ -124,9 +124,13 @@ def _prepared(config_json: str):
 # passes, rollout length) and the exp reward's kernels: none of them shapes the networks or
 # the optimiser's state (a curriculum step; the store records the settings it ran with)
 _CONTINUE_MAY_DIFFER = ("total_steps", "n_envs", "backend", "exp")
-# env settings likewise: the learner's curricula, its episodes' termination, pushes and start
-# frames (rollouts keep their own termination test, are never pushed and start where asked)
-_CONTINUE_ENV = ("train_termination_distance_m", "push_speed_mps", "push_interval_s", "start_focus")
+# env settings likewise: the learner's curricula, its episodes' termination, pushes, start
+# frames and root assist (rollouts keep their own termination test, start where asked and walk
+# unpushed and unaided)
+_CONTINUE_ENV = (
+    "train_termination_distance_m", "push_speed_mps", "push_interval_s", "start_focus",
+    "root_assist_hz", "root_assist_anneal",
+)  # fmt: skip
 _CONTINUE_SCHEDULE = {
     "ppo": (
         "learning_rate", "gamma", "gae_lambda", "clip", "value_clip", "entropy_coef", "value_coef",

@@ -319,6 +319,38 @@ def test_pushes_shove_the_whole_body_and_only_where_they_are_drawn(myolegs, elbo
         )
 
 
+def test_the_root_assist_pulls_the_root_towards_the_reference_as_a_damped_spring(myolegs, elbow):
+    """``root_assist_hz`` (a training curriculum): the nudge is ``-control_dt (w^2 e_pos + 2 w
+    e_vel)`` on the root's horizontal errors (here 1 Hz, a 34 ms control step of 17 physics
+    steps, the root 10 cm to +x and 0.2 m/s too fast along -y: -(39.48 x 0.1) x 0.034 = -0.1342
+    m/s in x, -(12.57 x -0.2) x 0.034 = +0.0855 in y), nothing at the reference, and half of it
+    at strength 0.5."""
+    env = _walk_env(myolegs, n=2, root_assist_hz=1.0, control_dt=1 / 30)
+    state = env.reference_state(np.array([7, 7]))
+    a, v = myolegs.free_root_qpos, 1 + env.layout.nq + env._root_lin[:2]
+    moved = state.copy()
+    moved[1, 1 + a] += 0.1
+    moved[1, v[1]] -= 0.2
+    kick = env.assist_kick(moved, np.array([7, 7]))
+    np.testing.assert_allclose(kick[0], 0.0, atol=1e-9)
+    assert env.control_dt == pytest.approx(0.034)
+    np.testing.assert_allclose(kick[1], [-0.1342, 0.0855], atol=1e-4)
+    np.testing.assert_allclose(env.assist_kick(moved, np.array([7, 7]), 0.5), kick / 2, atol=1e-12)
+    # the next frame's reference has moved on: a root left behind at frame 7 is pulled along -y
+    assert env.assist_kick(state, np.array([8, 8]))[0, 1] < -0.01
+    with pytest.raises(ValueError, match="root_assist_anneal"):
+        EnvConfig(root_assist_hz=1.0, root_assist_anneal=0.0)
+    with pytest.raises(ValueError, match=r"at most 1 / \(4 pi control_dt\) = 2.39 Hz"):
+        EnvConfig(root_assist_hz=3.0, control_dt=1 / 30)
+    with pytest.raises(ValueError, match="root_assist_hz needs a model with a free root; elbow"):
+        TrackingEnv(
+            elbow,
+            elbow_flexion_cycle(elbow),
+            make_physics(elbow, "cpu", n_envs=1),
+            EnvConfig(root_assist_hz=1),
+        )
+
+
 def test_reset_activation_and_previous_action_in_the_observation(myolegs):
     plain = _walk_env(myolegs)
     env = _walk_env(myolegs, reset_activation=0.05, observe_previous_action=True)

@@ -171,6 +171,7 @@ def test_run_continues_a_policy_set(store, tmp_path):
             "push_speed_mps": 0.2,
             "push_interval_s": 1.0,
             "start_focus": 0.5,
+            "root_assist_hz": 1.0,
         },
     }
     assert _check_start_set(cfg.replace(train=schedule)) == store / "policies"

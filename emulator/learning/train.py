@@ -38,6 +38,7 @@ from emulator.simulation.env import EnvConfig, TrackingEnv, focused_start_probs
 
 __all__ = [
     "CURVE_NAMES",
+    "assist_strength",
     "START_FOCUS_DECAY",
     "TrainConfig",
     "TrainResult",
@@ -317,9 +318,10 @@ class Trainer:
         Args:
             keys: ``[S, 2]`` PRNG keys (see :func:`seed_keys`).
             progress_fn: called after each iteration with ``{"iteration", "iterations",
-                "env_steps", "wall_time_s", "steps_per_s", "curves", "agent", "start_probs"}``
-                (curves so far, the current learner state, and with ``EnvConfig.start_focus``
-                the next iteration's start-frame probabilities ``[S, T]``, else None).
+                "env_steps", "wall_time_s", "steps_per_s", "curves", "agent", "start_probs",
+                "assist"}`` (curves so far, the current learner state, with
+                ``EnvConfig.start_focus`` the next iteration's start-frame probabilities ``[S,
+                T]``, else None, and the root assist's strength this iteration).
             checkpoint: called every ``checkpoint_every`` iterations with (iteration, state).
             resume: (iteration, state) from a checkpoint to continue from.
             start: learner states trained elsewhere to begin from instead of fresh ones (a
@@ -381,10 +383,13 @@ class Trainer:
             reset_index = reset_index.reshape(S, n_steps, E).transpose(1, 0, 2).reshape(n_steps, S * E)
             action, flat_exc, extras = first_act(agent, obs, act_keys[:, 0], sensed)
             kicks = self._pushes(env, k_reset, S, E)  # [T, S*E, 2] or None
+            assist = assist_strength(env.config, it, n_iters)
             records, inputs = [], []
             for t in range(n_steps):
                 if kicks is not None:
                     phys = env.push(phys, kicks[t])
+                if assist > 0:
+                    phys = env.push(phys, env.assist_kick(phys, index, assist))
                 phys, sig = env.advance(phys, flat_exc)
                 inputs.append(dict(extras, obs=obs, action=action))
                 rec, obs, action, flat_exc, extras, index, steps, ep_ret, done, sensed = collect(
@@ -425,11 +430,21 @@ class Trainer:
                         "agent": agent,
                         "reward_state": rstate,
                         "start_probs": focus.probs,
+                        "assist": assist,
                     }
                 )
             if due:
                 checkpoint(it + 1, result)
         return TrainResult(agent, rstate, {n: np.stack(v, axis=1) for n, v in curves.items()})
+
+
+def assist_strength(env: EnvConfig, iteration: int, n_iterations: int) -> float:
+    """The root assist's strength in iteration ``iteration`` (0-based) of a run of
+    ``n_iterations`` (``EnvConfig.root_assist_hz``): 1 at the start, falling linearly to 0 at
+    ``root_assist_anneal`` of the run; 0 without an assist."""
+    if env.root_assist_hz <= 0:
+        return 0.0
+    return max(0.0, 1.0 - iteration / (env.root_assist_anneal * n_iterations))
 
 
 class _StartFocus:

@@ -3,6 +3,7 @@ so that configs load, validate and compare without building one."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 ACTION_SPACES = ("excitation", "muscle_length", "muscle_length_residual")
@@ -42,6 +43,19 @@ class EnvConfig:
             change it.
         push_interval_s: mean time between two pushes of one environment (s; each control
             step pushes with probability ``control_dt / push_interval_s``).
+        root_assist_hz: an assisting hand on the root during *training* (0: none), a curriculum
+            for balance (Yu, Turk and Liu 2018's virtual assistant force): at every control step
+            the root's horizontal velocity is nudged towards the reference's as a critically
+            damped spring of this natural frequency would pull it (``w = 2 pi f``: the change is
+            ``-control_dt (w^2 e_pos + 2 w e_vel)`` for the root's horizontal position and
+            velocity errors), so the learner walks long enough to meet the states of a long
+            walk; it fades linearly to nothing over the first ``root_assist_anneal`` of the
+            run's iterations and is never applied outside ``Trainer`` (rollouts, scores and the
+            gym env walk unaided). At most ``1 / (4 pi control_dt)`` (2.4 Hz at 30 Hz), beyond
+            which the explicit nudge overshoots. Models with a free root only; a continuation may
+            change it.
+        root_assist_anneal: fraction of a run's iterations (0, 1] over which the assist fades
+            from full strength to none.
         start_focus: share of *training* resets drawn toward the reference frames whose
             episodes fail most (0: every start frame equally likely, as reference state
             initialisation is): the rest are uniform, this share in proportion to the recent
@@ -102,6 +116,8 @@ class EnvConfig:
     push_speed_mps: float = 0.0
     push_interval_s: float = 2.0
     start_focus: float = 0.0
+    root_assist_hz: float = 0.0
+    root_assist_anneal: float = 0.5
     max_episode_s: float | None = 10.0
     reset_activation: float = 0.0
     observe_previous_action: bool = False
@@ -133,6 +149,19 @@ class EnvConfig:
             raise ValueError(
                 f"push_speed_mps must be >= 0 m/s and push_interval_s > 0 s, "
                 f"got {self.push_speed_mps}, {self.push_interval_s}"
+            )
+        if self.root_assist_hz < 0 or not 0.0 < self.root_assist_anneal <= 1.0:
+            raise ValueError(
+                f"root_assist_hz must be >= 0 and root_assist_anneal within (0, 1], "
+                f"got {self.root_assist_hz}, {self.root_assist_anneal}"
+            )
+        if 4 * math.pi * self.root_assist_hz * self.control_dt > 1:
+            # the damping term changes the velocity by 2 w control_dt of its error per step:
+            # beyond 1/2 the explicit nudge overshoots instead of damping
+            raise ValueError(
+                f"root_assist_hz must be at most 1 / (4 pi control_dt) = "
+                f"{1 / (4 * math.pi * self.control_dt):.2f} Hz at control_dt {self.control_dt} s, "
+                f"got {self.root_assist_hz}"
             )
         if not 0.0 <= self.start_focus <= 1.0:
             raise ValueError(f"start_focus must be within [0, 1], got {self.start_focus}")

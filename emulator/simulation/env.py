@@ -206,28 +206,32 @@ class TrackingEnv:
         self._root_b = (
             model.tracked_bodies.index(model.root_body) if model.root_body in model.tracked_bodies else 0
         )
-        lin, ang = [], []
+        lin, ang, lin_q = [], [], []
         for name in model.root_joints:
             jid = m.joint(name).id
-            a = int(m.jnt_dofadr[jid])
+            a, qa = int(m.jnt_dofadr[jid]), int(m.jnt_qposadr[jid])
             if m.jnt_type[jid] == mujoco.mjtJoint.mjJNT_FREE:
                 lin += [a, a + 1, a + 2]
                 ang += [a + 3, a + 4, a + 5]
+                lin_q += [qa, qa + 1, qa + 2]
             elif m.jnt_type[jid] == mujoco.mjtJoint.mjJNT_SLIDE:
                 lin.append(a)
+                lin_q.append(qa)
             else:
                 ang.append(a)
         self._root_lin, self._root_ang = np.array(lin, dtype=int), np.array(ang, dtype=int)
+        self._root_lin_q = np.array(lin_q, dtype=int)  # qpos addresses of the root's translation
         self.fixed_base = model.root_kind == "fixed"
         if self.config.observe_foot_contact:
             try:
                 model.require_feet()
             except ValueError as e:
                 raise ValueError(f"observe_foot_contact: {e}") from None
-        if self.config.push_speed_mps > 0 and model.root_kind != "free":
-            raise ValueError(
-                f"push_speed_mps needs a model with a free root; {model.name} has a {model.root_kind} root"
-            )
+        for option in ("push_speed_mps", "root_assist_hz"):
+            if getattr(self.config, option) > 0 and model.root_kind != "free":
+                raise ValueError(
+                    f"{option} needs a model with a free root; {model.name} has a {model.root_kind} root"
+                )
         self._max_steps = (
             int(round(self.config.max_episode_s / self.control_dt)) if self.config.max_episode_s else 2**30
         )
@@ -594,6 +598,21 @@ class TrackingEnv:
         phys = np.array(phys, copy=True)
         phys[:, cols] += np.asarray(kick)
         return phys
+
+    def assist_kick(self, phys, index, strength: float = 1.0):
+        """The root assist's horizontal velocity changes ``[B, 2]`` (m/s, world x and y; see
+        ``EnvConfig.root_assist_hz``) for states ``phys [B, nstate]`` at reference frames
+        ``index [B]``, at ``strength`` (1: full; the training loop fades it), for :meth:`push`."""
+        w = 2 * np.pi * self.config.root_assist_hz
+        rq, rqd = (np.asarray(x) for x in self._initial(jnp.asarray(index)))
+        phys = np.asarray(phys)
+        q, qd = (
+            phys[:, 1 : 1 + self.layout.nq],
+            phys[:, 1 + self.layout.nq : 1 + self.layout.nq + self.layout.nv],
+        )
+        pos, vel = self._root_lin_q[:2], self._root_lin[:2]
+        e_pos, e_vel = q[:, pos] - rq[:, pos], qd[:, vel] - rqd[:, vel]
+        return -strength * self.control_dt * (w * w * e_pos + 2 * w * e_vel)
 
     def _to_backend(self, x):
         return jnp.asarray(x) if self.physics.name == "mjx" else np.asarray(x)
