@@ -283,7 +283,7 @@ def test_a_training_termination_distance_ends_only_the_learners_episodes(myolegs
         EnvConfig(train_termination_distance_m=0.0)
 
 
-def test_pushes_shove_the_whole_body_and_only_where_they_are_drawn(myolegs, elbow):
+def test_pushes_shove_the_whole_body_and_only_where_they_are_drawn(myolegs):
     """``push_speed_mps`` (a training curriculum): a push is a change of ``push_speed_mps`` in
     the horizontal velocity, drawn at ``control_dt / push_interval_s`` of the steps in every
     direction; a pushed body's root travels about ``kick x control_dt`` farther in one step (the
@@ -310,16 +310,9 @@ def test_pushes_shove_the_whole_body_and_only_where_they_are_drawn(myolegs, elbo
         assert 0.6 < along / (speed * env.control_dt) < 1.2
     with pytest.raises(ValueError, match="push_speed_mps"):
         EnvConfig(push_speed_mps=-0.1)
-    with pytest.raises(ValueError, match="push_speed_mps needs a model with a free root; elbow"):
-        TrackingEnv(
-            elbow,
-            elbow_flexion_cycle(elbow),
-            make_physics(elbow, "cpu", n_envs=2),
-            EnvConfig(push_speed_mps=0.1),
-        )
 
 
-def test_the_root_assist_pulls_the_root_towards_the_reference_as_a_damped_spring(myolegs, elbow):
+def test_the_root_assist_pulls_the_root_towards_the_reference_as_a_damped_spring(myolegs):
     """``root_assist_hz`` (a training curriculum): the nudge is ``-control_dt (w^2 e_pos + 2 w
     e_vel)`` on the root's horizontal errors (here 1 Hz, a 34 ms control step of 17 physics
     steps, the root 10 cm to +x and 0.2 m/s too fast along -y: -(39.48 x 0.1) x 0.034 = -0.1342
@@ -342,12 +335,16 @@ def test_the_root_assist_pulls_the_root_towards_the_reference_as_a_damped_spring
         EnvConfig(root_assist_hz=1.0, root_assist_anneal=0.0)
     with pytest.raises(ValueError, match=r"at most 1 / \(4 pi control_dt\) = 2.39 Hz"):
         EnvConfig(root_assist_hz=3.0, control_dt=1 / 30)
-    with pytest.raises(ValueError, match="root_assist_hz needs a model with a free root; elbow"):
+
+
+@pytest.mark.parametrize("option", ["push_speed_mps", "root_assist_hz"])
+def test_root_curricula_are_refused_on_a_welded_root(elbow, option):
+    with pytest.raises(ValueError, match=f"{option} needs a model with a free root; elbow"):
         TrackingEnv(
             elbow,
             elbow_flexion_cycle(elbow),
             make_physics(elbow, "cpu", n_envs=1),
-            EnvConfig(root_assist_hz=1),
+            EnvConfig(**{option: 1.0}),
         )
 
 
