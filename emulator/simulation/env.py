@@ -23,7 +23,6 @@ and root translation error (cm).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -32,11 +31,19 @@ import mujoco
 import numpy as np
 
 from emulator.models import MuscleModel
-from emulator.motion.reference import ReferenceMotion, _cycle_offset
+from emulator.motion.reference import ReferenceMotion
 from emulator.schema import FOOT_ORDER, METRIC_NAMES, METRIC_UNITS
 from emulator.simulation.config import EnvConfig
 from emulator.simulation.physics import Physics, make_physics
 from emulator.simulation.signals import Servo, Signals, pd_excitation
+from emulator.simulation.tracking_reference import (
+    Reference,
+    build_reference,
+    quat_angle,
+    quat_conj,
+    quat_mul,
+    quat_rotate_inv,
+)
 
 __all__ = [
     "METRIC_NAMES",
@@ -83,88 +90,6 @@ class StepResult(NamedTuple):
     signals: Signals
 
 
-@dataclass(frozen=True)
-class Reference:
-    """The motion resampled to the control rate, with forward kinematics precomputed."""
-
-    qpos: np.ndarray  # [T, nq]
-    qvel: np.ndarray  # [T, nv]
-    body_pos: np.ndarray  # [T, body, 3] world
-    body_quat: np.ndarray  # [T, body, 4]
-    offset: np.ndarray  # [3] root displacement per cycle (x, y, 0)
-    loop: bool
-    muscle_length: np.ndarray  # [T, muscle] musculotendon lengths of the reference pose (m)
-
-
-def _build_reference(model: MuscleModel, motion: ReferenceMotion, fps: float) -> Reference:
-    motion.check_model(model)
-    mot = motion.resample(model, fps, whole_cycle=True)  # the env steps through whole cycles
-    m = model.mj_model
-    q = mot.qpos
-    n = q.shape[0]
-    dt = 1.0 / fps
-    offset = np.zeros(3)
-    if mot.loop:
-        offset[:2] = _cycle_offset(model, q)
-    qvel = np.zeros((n, m.nv))
-    for i in range(n):
-        if i + 1 < n:
-            nxt = q[i + 1]
-        elif mot.loop:
-            nxt = q[0].copy()
-            if model.root_kind == "free":
-                a = model.free_root_qpos
-                nxt[a : a + 2] += offset[:2]
-        else:
-            nxt = None
-        if nxt is None:
-            qvel[i] = qvel[i - 1]
-        else:
-            mujoco.mj_differentiatePos(m, qvel[i], dt, q[i], nxt)
-    d = mujoco.MjData(m)
-    ids = [m.body(b).id for b in model.tracked_bodies]
-    bpos = np.zeros((n, len(ids), 3))
-    bquat = np.zeros((n, len(ids), 4))
-    length = np.zeros((n, m.nu))
-    for i in range(n):
-        d.qpos[:] = q[i]
-        mujoco.mj_fwdPosition(m, d)  # kinematics and the muscles' transmission lengths
-        bpos[i] = d.xpos[ids]
-        bquat[i] = d.xquat[ids]
-        length[i] = d.actuator_length
-    return Reference(q, qvel, bpos, bquat, offset, mot.loop, length)
-
-
-def _quat_mul(a, b):
-    aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
-    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-    return jnp.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        axis=-1,
-    )
-
-
-def _quat_conj(q):
-    return q * jnp.array([1.0, -1.0, -1.0, -1.0])
-
-
-def _quat_rotate_inv(q, v):
-    """Rotate world vector ``v`` into the frame of unit quaternion ``q``."""
-    qv = jnp.concatenate([jnp.zeros(v.shape[:-1] + (1,)), v], axis=-1)
-    return _quat_mul(_quat_mul(_quat_conj(q), qv), q)[..., 1:]
-
-
-def quat_angle(a, b):
-    """Angle (rad) of the rotation taking unit quaternion ``b`` to ``a``."""
-    dot = jnp.abs(jnp.sum(a * b, axis=-1))
-    return 2.0 * jnp.arccos(jnp.clip(dot, 0.0, 1.0))
-
-
 class TrackingEnv:
     """Batched reference-motion tracking on a muscle model.
 
@@ -195,7 +120,7 @@ class TrackingEnv:
             )
         self.n_substeps = max(1, int(round(self.config.control_dt / dt)))
         self.control_dt = self.n_substeps * dt
-        self.ref = _build_reference(model, motion, 1.0 / self.control_dt)
+        self.ref = build_reference(model, motion, 1.0 / self.control_dt)
         self.n_envs = physics.n_envs
         self.layout = physics.layout
 
@@ -355,7 +280,7 @@ class TrackingEnv:
             q = sig.qpos[..., jq]
             qd = sig.qvel[..., jd]
             root_quat = sig.body_quat[..., rb, :]
-            gravity = _quat_rotate_inv(
+            gravity = quat_rotate_inv(
                 root_quat, jnp.broadcast_to(jnp.array([0.0, 0.0, -1.0]), root_quat.shape[:-1] + (3,))
             )
             root_pos = sig.body_pos[..., rb, :]
@@ -375,8 +300,8 @@ class TrackingEnv:
                 rq, _, rbp, rbq = ref_at(index + k)
                 parts += [
                     rq[..., jq] - q,
-                    _quat_rotate_inv(root_quat, rbp[..., rb, :] - root_pos),
-                    _quat_mul(_quat_conj(root_quat), rbq[..., rb, :]),
+                    quat_rotate_inv(root_quat, rbp[..., rb, :] - root_pos),
+                    quat_mul(quat_conj(root_quat), rbq[..., rb, :]),
                 ]
             if loop:
                 phase = 2 * jnp.pi * (index % T) / T
