@@ -275,17 +275,44 @@ def as_seeds(value, where: str = "seeds") -> tuple[int, ...]:
 RUN_OPTIONS = ("out", "scheduler", "force")
 
 
-def load_config(path: str | Path, base: RunConfig | None = None) -> tuple[RunConfig, dict]:
-    """Read a TOML run file: top-level keys are :class:`RunConfig` fields (``seeds`` a count or a
-    list) plus ``out`` / ``scheduler`` / ``force``; tables ``[env]``, ``[ppo]``, ``[qflex]``,
-    ``[add]``, ``[exp]`` go to the emulator. Returns (config, run options)."""
-    path = Path(path)
+def _read_recipe(path: Path, chain: tuple[Path, ...]) -> dict:
+    """The TOML table of ``path`` with the recipes it ``extends`` merged underneath (``chain``:
+    the files that extend it, to refuse a loop)."""
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
+        raise ConfigError(f"{path}: no such config file" + (f" (extended by {chain[-1]})" if chain else ""))
     try:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends must be a file name, got {parent!r}")
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in chain or parent_path == path.resolve():
+        raise ConfigError(
+            f"{path}: extends {parent} makes a loop ({' -> '.join(str(p.name) for p in chain)})"
+        )
+    return _deep_merge(_read_recipe(parent_path, (*chain, path.resolve())), raw)
+
+
+def _deep_merge(under: dict, over: dict) -> dict:
+    """``over`` on top of ``under``: tables merged key by key at every depth, other values replaced."""
+    out = dict(under)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path: str | Path, base: RunConfig | None = None) -> tuple[RunConfig, dict]:
+    """Read a TOML run file: top-level keys are :class:`RunConfig` fields (``seeds`` a count or a
+    list) plus ``out`` / ``scheduler`` / ``force``; tables ``[env]``, ``[ppo]``, ``[qflex]``,
+    ``[add]``, ``[exp]`` go to the emulator. ``extends = "other.toml"`` (a path relative to this
+    file) reads that recipe first and changes only what this one sets: tables merge key by key
+    at every depth (``[exp.weights] root_translation = 0.4`` keeps the other weights), any other
+    value (a list such as ``action_basis`` included) replaces. Returns (config, run options)."""
+    raw = _read_recipe(Path(path), ())
     fields = {f.name for f in dataclasses.fields(RunConfig)} - {"train"}
     known = fields | set(TRAIN_TABLES) | set(RUN_OPTIONS) | {"seed_list"}
     unknown = sorted(set(raw) - known)

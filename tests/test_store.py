@@ -222,6 +222,36 @@ def test_toml_config_and_its_errors(tmp_path):
         load_config(f)
 
 
+def test_a_recipe_extends_another_and_changes_only_what_it_sets(tmp_path):
+    """``extends``: the variant reads its base first (a path relative to the variant), tables
+    merge at every depth, lists replace; a missing base or a loop is named."""
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "walk.toml").write_text(
+        TINY_TOML + "\n[env]\ncontrol_dt = 0.02\nfuture_frames = [1, 2, 5]\n"
+        "[exp.weights]\njoint_angle = 0.35\nroot_translation = 0.15\n"
+    )
+    variant = tmp_path / "assist.toml"
+    variant.write_text(
+        'extends = "base/walk.toml"\nsteps = 256\n[env]\nfuture_frames = [1]\n'
+        "[exp.weights]\nroot_translation = 0.4\n"
+    )
+    cfg, _ = load_config(variant)
+    plain, _ = load_config(tmp_path / "base" / "walk.toml")
+    train = cfg.train_config()
+    assert cfg.steps == 256 and plain.steps != 256
+    assert train.env.control_dt == 0.02 and train.env.future_frames == (1,)
+    assert train.exp.weights["joint_angle"] == 0.35 and train.exp.weights["root_translation"] == 0.4
+    assert cfg.replace(steps=plain.steps, train=plain.train).identity() == plain.identity()
+    variant.write_text('extends = "base/missing.toml"\n')
+    with pytest.raises(
+        ConfigError, match=r"missing\.toml: no such config file \(extended by .*assist\.toml\)"
+    ):
+        load_config(variant)
+    variant.write_text('extends = "assist.toml"\n')
+    with pytest.raises(ConfigError, match="makes a loop"):
+        load_config(variant)
+
+
 @pytest.mark.parametrize(
     "recipe", sorted((Path(__file__).parents[1] / "benchmarks" / "recipes").glob("*.toml"))
 )
