@@ -1,14 +1,18 @@
 """Multi-seed training: independent, reproducible seeds; short elbow runs that learn; rollouts
 with named series; checkpoints that resume."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
+from flax import serialization
 
 from emulator.learning.agents.ppo import PPOConfig
 from emulator.learning.agents.qflex import QflexConfig
 from emulator.learning.rollout import rollout
 from emulator.learning.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint, seed_keys
+from emulator.simulation.env import EnvConfig
 
 TINY = dict(n_envs=4, ppo=PPOConfig(hidden=(32, 32)), qflex=QflexConfig(hidden=(32, 32), learning_starts=32,
             batch_size=32, steps_per_update=8))  # fmt: skip
@@ -48,6 +52,17 @@ def test_rollout_named_series_checkpoint_resume_and_bitwise_reproducible_seeds(t
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     other = TrainConfig(algo="ppo", reward="add", total_steps=4 * 32 * 2, **TINY)
     assert load_checkpoint(path, res, other) is None  # a different config never resumes
+    # written by code that predates an option: resumes while the option is at its default
+    payload = serialization.msgpack_restore(path.read_bytes())
+    older = json.loads(payload["config"])
+    del older["env"]["start_focus"]
+    payload["config"] = json.dumps(older, sort_keys=True)
+    path.write_bytes(serialization.msgpack_serialize(payload))
+    assert load_checkpoint(path, res, cfg)[0] == 2
+    focused = TrainConfig(
+        algo="ppo", reward="exp", total_steps=4 * 32 * 2, env=EnvConfig(start_focus=0.5), **TINY
+    )
+    assert load_checkpoint(path, res, focused) is None
     more = Trainer(TrainConfig(algo="ppo", reward="exp", total_steps=4 * 32 * 3, **TINY)).train(
         seed_keys([3, 4]), resume=(it, back)
     )

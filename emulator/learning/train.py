@@ -544,15 +544,27 @@ def save_checkpoint(path: str | Path, iteration: int, result: TrainResult, confi
     return path
 
 
+def _same_training(stored_json, config: TrainConfig) -> bool:
+    if stored_json == config.to_json():
+        return True
+    try:  # the stored settings with the options added since at their defaults
+        return TrainConfig.from_dict(json.loads(stored_json)).to_json() == config.to_json()
+    except (TypeError, ValueError):
+        return False
+
+
 def load_checkpoint(
     path: str | Path, template: TrainResult, config: TrainConfig
 ) -> tuple[int, TrainResult] | None:
-    """Read a checkpoint written by :func:`save_checkpoint` for the same config (else None)."""
+    """Read a checkpoint written by :func:`save_checkpoint` for the same config (else None). A
+    checkpoint written before a training option existed counts as the same config when that
+    option is at its default (which reproduces what the older code did), so a run interrupted
+    across a code update resumes instead of starting its block again."""
     path = Path(path)
     if not path.is_file():
         return None
     payload = serialization.msgpack_restore(path.read_bytes())
-    if payload.get("config") != config.to_json():
+    if not _same_training(payload.get("config"), config):
         return None
     agent = serialization.from_state_dict(template.agent, payload["agent"])
     rstate = (
