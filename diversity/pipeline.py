@@ -321,10 +321,12 @@ def _with_new_defaults(stored: dict) -> dict:
     return {**stored, "train": json.loads(json.dumps(filled))}
 
 
-def _open_for_resume(out: Path, identity: dict, force: bool) -> bool:
+def _open_for_resume(out: Path, identity: dict, force: bool, schema=None) -> bool:
     """True if ``out`` holds this run's store (resume); False if it must be (re)created.
 
-    Raises StoreError for a damaged store or one from another run, unless ``force``."""
+    Raises StoreError for a damaged store, one from another run, or one whose named axes
+    (``schema``'s coordinates: components, muscles, joints...) differ from what this code
+    writes (a store from an older version), unless ``force``."""
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return False
     problems = validate_store(out)
@@ -349,7 +351,31 @@ def _open_for_resume(out: Path, identity: dict, force: bool) -> bool:
             f"{out}: store was made by a different run ({'; '.join(diff[:3])}"
             f"{'; ...' if len(diff) > 3 else ''}). Use another --out, or --force to replace it"
         )
+    changed = _axis_differences(ds, schema) if schema is not None else []
+    if changed:
+        if force:
+            return False
+        raise StoreError(
+            f"{out}: store was written with other axes than this version writes ({'; '.join(changed[:3])}): "
+            f"its remaining seeds cannot be added to it. Use another --out, or --force to replace it"
+        )
     return True
+
+
+def _axis_differences(ds, schema) -> list[str]:
+    """The named axes (string coordinates such as ``component`` or ``muscle``) where the store
+    and the rollout schema differ, each as 'axis: N in the store, M now (first difference)'."""
+    out = []
+    for dim, values in schema.coords.items():
+        if dim not in ds.dims or dim == "time":
+            continue
+        mine, theirs = [str(v) for v in values], [str(v) for v in ds[dim].values]
+        if mine != theirs:
+            first = next((f"{a!r} / {b!r}" for a, b in zip(theirs, mine, strict=False) if a != b), "")
+            out.append(
+                f"{dim}: {len(theirs)} in the store, {len(mine)} now" + (f", {first}" if first else "")
+            )
+    return out
 
 
 def replace_store(out: Path) -> None:
@@ -539,7 +565,7 @@ def run(
     if config.init_from is not None:
         _start_set(config_json)  # (unreadable files too), before any writing
     identity = _identity(config, trainer)
-    resuming = _open_for_resume(out, identity, force)
+    resuming = _open_for_resume(out, identity, force, schema)
     if not resuming:
         if out.exists():
             replace_store(out)

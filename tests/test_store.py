@@ -123,7 +123,7 @@ def test_validator_names_what_is_wrong(store, tmp_path):
     assert res.exit_code == 1 and "completed[seed=1] = 3" in res.output
 
 
-def test_rerun_resumes_and_other_runs_are_refused(store, tmp_path):
+def test_rerun_resumes_and_other_runs_are_refused(store, tmp_path, monkeypatch):
     copy = tmp_path / "again.zarr"
     shutil.copytree(store, copy)
     before = _tree_bytes(copy)
@@ -146,6 +146,25 @@ def test_rerun_resumes_and_other_runs_are_refused(store, tmp_path):
     with pytest.raises(StoreError, match="different run.*reward"):
         run(TINY.replace(reward="add"), copy)
     assert _tree_bytes(copy) == before  # refused before touching anything
+
+    # a store written by a version with other axes (here: one tracking-error component fewer
+    # than this code writes) is named, not written into; --force replaces it
+    import dataclasses
+
+    import diversity.pipeline as pipeline
+
+    real = pipeline._prepared
+
+    def one_more_component(config_json):
+        config, trainer, schema = real(config_json)
+        coords = dict(schema.coords, component=[*schema.coords["component"], "root_xcom"])
+        return config, trainer, dataclasses.replace(schema, coords=coords)
+
+    monkeypatch.setattr(pipeline, "_prepared", one_more_component)
+    with pytest.raises(StoreError, match=r"other axes .*component: \d+ in the store, \d+ now"):
+        run(TINY, copy)
+    assert _tree_bytes(copy) == before
+    monkeypatch.setattr(pipeline, "_prepared", real)
 
     # a damaged store is reported, never silently overwritten
     zarr.open_array(copy / "completed", mode="r+")[0] = 7
