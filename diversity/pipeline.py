@@ -321,7 +321,7 @@ def _with_new_defaults(stored: dict) -> dict:
     return {**stored, "train": json.loads(json.dumps(filled))}
 
 
-def _open_for_resume(out: Path, identity: dict, force: bool, schema=None) -> bool:
+def _open_for_resume(out: Path, identity: dict, force: bool, schema) -> bool:
     """True if ``out`` holds this run's store (resume); False if it must be (re)created.
 
     Raises StoreError for a damaged store, one from another run, or one whose named axes
@@ -351,7 +351,7 @@ def _open_for_resume(out: Path, identity: dict, force: bool, schema=None) -> boo
             f"{out}: store was made by a different run ({'; '.join(diff[:3])}"
             f"{'; ...' if len(diff) > 3 else ''}). Use another --out, or --force to replace it"
         )
-    changed = _axis_differences(ds, schema) if schema is not None else []
+    changed = _axis_differences(ds, schema)
     if changed:
         if force:
             return False

@@ -404,8 +404,9 @@ class Trainer:
                     act_keys[:, (t + 1) % n_steps],
                 )
                 records.append(rec)
-                focus.record(np.asarray(done), rec, reset_index[t])
-                phys = env.restart(phys, np.asarray(done), reset_index[t])
+                done = np.asarray(done)
+                focus.record(done, rec, reset_index[t])
+                phys = env.restart(phys, done, reset_index[t])
             focus.update()
             batch = _stack_steps(inputs, records)  # [S, T, E, ...]
             agent, memory, rstate, info = self._update(agent, memory, rstate, batch, obs, k_upd)

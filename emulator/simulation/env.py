@@ -546,19 +546,20 @@ class TrackingEnv:
         """``n`` random start frames, uniform or drawn with ``probs [T]`` (one per reference
         frame, summing to 1; see :func:`focused_start_probs`); a non-cyclic motion never starts
         on its last frame."""
-        high = self._T if self.ref.loop else max(self._T - 1, 1)
         if probs is None:
-            return jax.random.randint(key, (n,), 0, high)
+            return jax.random.randint(key, (n,), 0, self._start_high)
         return jax.random.choice(key, self._T, (n,), p=jnp.asarray(probs)).astype(jnp.int32)
+
+    @property
+    def _start_high(self) -> int:
+        """One past the last frame an episode may start at (the one rule for start frames)."""
+        return self._T if self.ref.loop else max(self._T - 1, 1)
 
     @property
     def start_frame_allowed(self) -> np.ndarray:
         """``[T]`` bool: the reference frames an episode may start at (every frame of a cycle;
         all but the last of a motion that ends)."""
-        allowed = np.ones(self._T, dtype=bool)
-        if not self.ref.loop and self._T > 1:
-            allowed[-1] = False
-        return allowed
+        return np.arange(self._T) < self._start_high
 
     def _random_index(self, key) -> jax.Array:
         return self.start_frames(key, self.n_envs)
