@@ -312,13 +312,8 @@ def _with_new_defaults(stored: dict) -> dict:
     from emulator.learning.train import TrainConfig
 
     train = stored.get("train")
-    if not isinstance(train, dict):
-        return stored
-    try:
-        filled = TrainConfig.from_dict(train).to_dict()
-    except (TypeError, ValueError):  # not a config this code reads: compared as it is
-        return stored
-    return {**stored, "train": json.loads(json.dumps(filled))}
+    filled = TrainConfig.with_new_defaults(train) if isinstance(train, dict) else None
+    return stored if filled is None else {**stored, "train": filled}  # unreadable: as it is
 
 
 def _open_for_resume(out: Path, identity: dict, force: bool, schema) -> bool:

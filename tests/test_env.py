@@ -90,13 +90,34 @@ def test_metrics_units_on_a_hand_built_case(legs_env, myolegs):
 def test_delta_names_match_layout(myolegs):
     names = delta_names(myolegs)
     nj, nb = len(myolegs.tracked_joints), len(myolegs.tracked_bodies)
-    assert len(names) == 2 * nj + nb + 4
-    assert names[0] == "joint_angle/hip_flexion_r" and names[-4:] == (
+    assert len(names) == 2 * nj + nb + 5
+    assert names[0] == "joint_angle/hip_flexion_r" and names[-5:] == (
         "root_rotation",
         "root_translation",
         "root_linear_velocity",
         "root_angular_velocity",
+        "root_xcom",
     )
+
+
+def test_root_xcom_is_position_plus_velocity_over_the_pendulum_frequency(legs_env, myolegs, elbow_env):
+    """3 cm sideways and drifting out at 0.1 m/s: 0.03 + 0.1 sqrt(h/g) m; the same 3 cm coming
+    back at 0.03 w0 m/s: a body on its way back to the path, no extrapolated error."""
+    env = legs_env
+    idx = np.array([10, 10, 10, 10])
+    sig, index = _at_reference(env, idx)
+    k = env.delta_names.index("root_xcom")
+    height = env.ref.qpos[:, myolegs.free_root_qpos + 2].mean()
+    inv_omega = np.sqrt(height / 9.81)
+    body_pos = np.array(sig.body_pos) + np.array([0.03, 0.0, 0.0])
+    vx = myolegs.mj_model.jnt_dofadr[myolegs.mj_model.joint(myolegs.root_joints[0]).id]
+    for speed, expected in ((0.1, 0.03 + 0.1 * inv_omega), (-0.03 / inv_omega, 0.0)):
+        qvel = np.array(sig.qvel)
+        qvel[:, vx] += speed
+        d = np.asarray(env.tracking_error(sig._replace(body_pos=body_pos, qvel=qvel), index))
+        np.testing.assert_allclose(d[:, k], expected, atol=1e-5)
+    sig, index = _at_reference(elbow_env, idx)  # a welded base has no root to extrapolate
+    assert np.all(np.asarray(elbow_env.tracking_error(sig, index))[:, -1] == 0.0)
 
 
 def test_reset_is_reference_state_initialisation(legs_env):

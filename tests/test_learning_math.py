@@ -132,5 +132,12 @@ def test_exp_reward_kernels():
     d = jnp.array([[0.0, 0.0, 0.0, 0.15]])
     # joint 0.4 + body 0.2 + root 0.4 of 1.0: a root error of one (new) sigma costs 0.4 (1 - 1/e)
     np.testing.assert_allclose(exp_reward(d, names, tight), [0.6 + 0.4 * np.exp(-1.0)], rtol=1e-6)
+    # root_xcom weighs nothing by default (recipes from before it score as they did); weighted,
+    # an extrapolated error of one sigma (5 cm) costs its share (1 - 1/e)
+    names = (*names, "root_xcom")
+    d = jnp.array([[0.0, 0.0, 0.0, 0.0, 0.05]])
+    np.testing.assert_allclose(exp_reward(d, names, ExpConfig()), [1.0], rtol=1e-6)
+    xcom = ExpConfig(weights={"root_xcom": 0.2})  # joint 0.4 + body 0.2 + rotation 0.1 + 0.2
+    np.testing.assert_allclose(exp_reward(d, names, xcom), [0.7 / 0.9 + 0.2 / 0.9 * np.exp(-1.0)], rtol=1e-6)
     with pytest.raises(ValueError, match=r"exp sigmas: unknown families \['root'\]"):
         ExpConfig(sigmas={"root": 0.1})

@@ -157,7 +157,7 @@ def test_rerun_resumes_and_other_runs_are_refused(store, tmp_path, monkeypatch):
 
     def one_more_component(config_json):
         config, trainer, schema = real(config_json)
-        coords = dict(schema.coords, component=[*schema.coords["component"], "root_xcom"])
+        coords = dict(schema.coords, component=[*schema.coords["component"], "root_future"])
         return config, trainer, dataclasses.replace(schema, coords=coords)
 
     monkeypatch.setattr(pipeline, "_prepared", one_more_component)

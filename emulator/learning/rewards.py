@@ -54,6 +54,7 @@ _FAMILY_PREFIX = {
     "root_rotation": "root_rotation",
     "root_translation": "root_translation",
     "root_velocity": ("root_linear_velocity", "root_angular_velocity"),
+    "root_xcom": "root_xcom",
 }
 
 
@@ -86,6 +87,7 @@ class ExpConfig:
             "root_rotation": 0.1,
             "root_translation": 0.1,
             "root_velocity": 0.1,
+            "root_xcom": 0.0,  # off unless a recipe weights it, so recipes written before it keep their reward
         }
     )
     sigmas: dict = field(
@@ -96,6 +98,7 @@ class ExpConfig:
             "root_rotation": 0.3,  # rad
             "root_translation": 0.2,  # m
             "root_velocity": 1.5,  # m/s and rad/s
+            "root_xcom": 0.05,  # m: a drift of 0.15 m/s (x 0.31 s) scores e^-1
         }
     )
     fixed_base: bool = False

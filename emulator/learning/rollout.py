@@ -89,7 +89,7 @@ def _layout(model, env: TrackingEnv, n: int) -> tuple[dict, dict]:
 def _component_units(model, names) -> list[str]:
     """Units of each Δ component (see :mod:`emulator.simulation.env`)."""
     kind = {j.name: j.angular for j in model.tracked_joints}
-    fixed = {"body_position": "m", "root_rotation": "rad", "root_translation": "m"}
+    fixed = {"body_position": "m", "root_rotation": "rad", "root_translation": "m", "root_xcom": "m"}
     fixed |= {"root_linear_velocity": "m/s", "root_angular_velocity": "rad/s"}
     out = []
     for n in names:

@@ -131,6 +131,17 @@ class TrainConfig:
             kw[k] = v
         return TrainConfig(**kw)
 
+    @staticmethod
+    def with_new_defaults(d: dict) -> dict | None:
+        """The settings ``d`` (a :meth:`to_dict`, maybe written by an older version) with the
+        options added since at their defaults, which reproduce what the older code did (None
+        if ``d`` is not a config this code reads). Stored settings compare through this, so a
+        new option does not make every earlier run look like another one."""
+        try:
+            return json.loads(TrainConfig.from_dict(d).to_json())
+        except (TypeError, ValueError):
+            return None
+
 
 class TrainStart(NamedTuple):
     """Where :meth:`Trainer.train` begins when it continues policies trained before: their
@@ -548,10 +559,11 @@ def save_checkpoint(path: str | Path, iteration: int, result: TrainResult, confi
 def _same_training(stored_json, config: TrainConfig) -> bool:
     if stored_json == config.to_json():
         return True
-    try:  # the stored settings with the options added since at their defaults
-        return TrainConfig.from_dict(json.loads(stored_json)).to_json() == config.to_json()
+    try:
+        stored = json.loads(stored_json)
     except (TypeError, ValueError):
         return False
+    return isinstance(stored, dict) and TrainConfig.with_new_defaults(stored) == json.loads(config.to_json())
 
 
 def load_checkpoint(

@@ -15,6 +15,11 @@ Tracking-error vector Δ (all components non-negative, see :func:`delta_names`):
 ``root_translation``    ||p_root - p_ref_root|| (m)
 ``root_linear_velocity``  ||v_root - v_ref_root|| (m/s)
 ``root_angular_velocity`` ||w_root - w_ref_root|| (rad/s)
+``root_xcom``           ||(p - p_ref)_xy + (v - v_ref)_xy / w0|| (m): the horizontal error of the
+                        root's extrapolated position (Hof's extrapolated centre of mass, the root
+                        standing for the centre of mass; w0 = sqrt(g / h), h the reference root's
+                        mean height). A drift that has only begun (position still close, velocity
+                        off) shows here a step early. Free roots only; 0 otherwise.
 
 The paper's four metrics come from Δ: mean joint-angle error (deg, hinge joints), root
 rotation error (deg), body position error (cm, mean over tracked bodies, relative to the root)
@@ -203,6 +208,10 @@ class TrackingEnv:
         nu = self.model.n_muscles
         n_act = nu if self._basis is None else self._basis.shape[0]  # the policy's action size
         body_weight = self.model.body_weight_n  # observe_foot_contact: GRF in body weights
+        if free:  # root_xcom: the inverted pendulum's eigenfrequency at the reference's height
+            height = float(np.mean(R.qpos[:, root_q + 2]))
+            gravity = float(abs(self.model.mj_model.opt.gravity[2]))
+            inv_omega = float(np.sqrt(max(height, 1e-3) / max(gravity, 1e-9)))
 
         def frame(index):
             """Control-rate ``index`` -> (frame of one pass, completed passes): cycles wrap, a
@@ -242,6 +251,12 @@ class TrackingEnv:
                 dang = jnp.linalg.norm(sig.qvel[..., rang] - rqd[..., rang], axis=-1)
             else:
                 dang = jnp.zeros_like(droot_pos)
+            if free:
+                dxy = sig.body_pos[..., rb, :2] - rbp[..., rb, :2]
+                dvxy = sig.qvel[..., rlin[:2]] - rqd[..., rlin[:2]]
+                dxcom = jnp.linalg.norm(dxy + inv_omega * dvxy, axis=-1)
+            else:
+                dxcom = jnp.zeros_like(droot_pos)
             return jnp.concatenate(
                 [
                     dq,
@@ -251,6 +266,7 @@ class TrackingEnv:
                     droot_pos[..., None],
                     dlin[..., None],
                     dang[..., None],
+                    dxcom[..., None],
                 ],
                 axis=-1,
             )
@@ -678,5 +694,5 @@ def delta_names(model: MuscleModel) -> tuple[str, ...]:
         tuple(f"joint_angle/{n}" for n in tj)
         + tuple(f"joint_velocity/{n}" for n in tj)
         + tuple(f"body_position/{b}" for b in model.tracked_bodies)
-        + ("root_rotation", "root_translation", "root_linear_velocity", "root_angular_velocity")
+        + ("root_rotation", "root_translation", "root_linear_velocity", "root_angular_velocity", "root_xcom")
     )
