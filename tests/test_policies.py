@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 import xarray as xr
+from flax import serialization
 from typer.testing import CliRunner
 
 from diversity.cli import app
@@ -61,6 +62,24 @@ def test_policy_errors_name_the_file(store, tmp_path):
     save_policy(bad, 0, jax.tree_util.tree_map(lambda x: x[0], good.agent), other)
     with pytest.raises(PolicyError, match="does not fit"):
         load_policy_set(bad)
+
+    # seeds of one run resumed across an update: a file written before an option existed (its
+    # config lacks it) is the same training as one written after, at that option's default
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for s in (0, 1):
+        save_policy(mixed, s, jax.tree_util.tree_map(lambda x, s=s: x[s], good.agent), trainer.config)
+    path = mixed / "seed_0000.msgpack"
+    payload = serialization.msgpack_restore(path.read_bytes())
+    older = json.loads(payload["config"])
+    del older["env"]["start_focus"], older["exp"]["weights"]["root_xcom"]
+    path.write_bytes(serialization.msgpack_serialize({**payload, "config": json.dumps(older)}))
+    assert load_policy_set(mixed)[0].seeds == [0, 1]
+    # a real difference is named
+    gamma = dataclasses.replace(trainer.config, ppo=dataclasses.replace(trainer.config.ppo, gamma=0.9))
+    save_policy(mixed, 1, jax.tree_util.tree_map(lambda x: x[1], good.agent), gamma)
+    with pytest.raises(PolicyError, match=r"seed_0000.msgpack and seed_0001.msgpack differ in ppo.gamma"):
+        load_policy_set(mixed)
 
 
 def test_policies_command_lists_shipped_sets():

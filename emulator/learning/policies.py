@@ -102,6 +102,18 @@ def _read(path: Path) -> dict:
     return payload
 
 
+def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
+    """The dotted name of the first option where two config dicts differ."""
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            if x != y:
+                return _first_difference(x, y, f"{prefix}{k}.")
+        elif x != y:
+            return f"{prefix}{k}"
+    return prefix.rstrip(".") or "?"
+
+
 @dataclass
 class PolicySet:
     """Policies of one configuration, stacked along a leading seed axis.
@@ -153,13 +165,20 @@ def load_policy_set(directory: str | Path, trainer=None) -> tuple[PolicySet, obj
     if not files:
         raise PolicyError(f"{directory}: no policy files (seed_*.msgpack) in it")
     payloads = [(f, _read(f)) for f in files]
-    configs = {p["config"] for _, p in payloads}
-    if len(configs) > 1:
-        raise PolicyError(f"{directory}: the policies were trained with different configurations")
-    try:
-        config = TrainConfig.from_dict(json.loads(payloads[0][1]["config"]))
-    except (ValueError, TypeError) as e:
-        raise PolicyError(f"{files[0]}: unusable training configuration: {e}") from None
+    configs = []
+    for f, p in payloads:
+        try:  # a seed written before an option existed has it at its default: the same training
+            configs.append(TrainConfig.from_dict(json.loads(p["config"])))
+        except (ValueError, TypeError) as e:
+            raise PolicyError(f"{f}: unusable training configuration: {e}") from None
+    config = configs[0]
+    for (f, _), other in zip(payloads[1:], configs[1:], strict=True):
+        if other != config:
+            where = _first_difference(config.to_dict(), other.to_dict())
+            raise PolicyError(
+                f"{directory}: the policies were trained with different configurations "
+                f"({files[0].name} and {f.name} differ in {where})"
+            )
     trainer = trainer or Trainer(config)
     template = jax.tree_util.tree_map(lambda x: x[0], trainer.init_state(seed_keys([0])).agent)
     full = serialization.to_state_dict(template)
