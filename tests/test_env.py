@@ -304,6 +304,35 @@ def test_a_training_termination_distance_ends_only_the_learners_episodes(myolegs
         EnvConfig(train_termination_distance_m=0.0)
 
 
+def test_a_drift_ends_a_training_episode_at_the_extrapolated_root_limit(myolegs):
+    """``train_termination_xcom_m`` 0.06 m: a root 2 cm to the side drifting out at 0.2 m/s
+    (0.02 + 0.2 sqrt(h/g) ~ 0.08 m) ends the learner's episode, not the rollouts' (no limit);
+    the same root drifting back (0.02 - 0.2 x 0.31 < 0) ends neither; nor does a root
+    3 cm out at rest."""
+    from emulator.learning.train import TrainConfig, Trainer
+    from emulator.motion.sources import load_demo
+
+    cfg = EnvConfig(termination_body="mean", termination_distance_m=0.15, train_termination_xcom_m=0.06)
+    trainer = Trainer(
+        TrainConfig(model="myolegs", motion="walk", env=cfg, n_envs=3, total_steps=64),
+        model=myolegs,
+        motion=load_demo("walk", myolegs),
+    )
+    learner = trainer.make_env(1)
+    judge = TrackingEnv(myolegs, trainer.motion, make_physics(myolegs, "cpu", n_envs=3), cfg)
+    sig, index = _at_reference(judge, np.array([5, 5, 5]))
+    body_pos = np.asarray(sig.body_pos).copy()
+    body_pos[:, :, 0] += np.array([0.02, 0.02, 0.03])[:, None]
+    qvel = np.asarray(sig.qvel).copy()
+    qvel[:, judge._root_lin[0]] += np.array([0.2, -0.2, 0.0])
+    sig = sig._replace(body_pos=body_pos, qvel=qvel)
+    for env, expect in ((judge, [False, False, False]), (learner, [True, False, False])):
+        term = env._post_step(sig, index, jnp.zeros(3, jnp.int32))[3]
+        np.testing.assert_array_equal(np.asarray(term), expect)
+    with pytest.raises(ValueError, match="termination distances must be > 0"):
+        EnvConfig(train_termination_xcom_m=-0.1)
+
+
 def test_pushes_shove_the_whole_body_and_only_where_they_are_drawn(myolegs):
     """``push_speed_mps`` (a training curriculum): a push is a change of ``push_speed_mps`` in
     the horizontal velocity, drawn at ``control_dt / push_interval_s`` of the steps in every
@@ -358,7 +387,7 @@ def test_the_root_assist_pulls_the_root_towards_the_reference_as_a_damped_spring
         EnvConfig(root_assist_hz=3.0, control_dt=1 / 30)
 
 
-@pytest.mark.parametrize("option", ["push_speed_mps", "root_assist_hz"])
+@pytest.mark.parametrize("option", ["push_speed_mps", "root_assist_hz", "termination_xcom_m"])
 def test_root_curricula_are_refused_on_a_welded_root(elbow, option):
     with pytest.raises(ValueError, match=f"{option} needs a model with a free root; elbow"):
         TrackingEnv(

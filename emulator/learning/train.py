@@ -282,14 +282,17 @@ class Trainer:
 
     def make_env(self, n_seeds: int) -> TrackingEnv:
         """The learner's environments (``n_seeds x n_envs``): the run's env settings, with the
-        training termination distance when one is set (``EnvConfig.train_termination_distance_m``;
-        rollouts build theirs from ``config.env`` and end at ``termination_distance_m``). The
+        training termination distance and extrapolated-root limit when set
+        (``EnvConfig.train_termination_distance_m``, ``train_termination_xcom_m``; rollouts
+        build theirs from ``config.env`` and end at ``termination_distance_m``). The
         training loop also pushes them when ``EnvConfig.push_speed_mps`` is set (rollouts never)."""
         env_cfg = self.config.env
         if env_cfg.train_termination_distance_m is not None:
             env_cfg = dataclasses.replace(
                 env_cfg, termination_distance_m=env_cfg.train_termination_distance_m
             )
+        if env_cfg.train_termination_xcom_m is not None:
+            env_cfg = dataclasses.replace(env_cfg, termination_xcom_m=env_cfg.train_termination_xcom_m)
         return TrackingEnv.create(
             self.model, self.motion, env_cfg, backend=self.config.backend, n_envs=n_seeds * self.config.n_envs
         )

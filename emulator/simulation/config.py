@@ -35,6 +35,12 @@ class EnvConfig:
             ``termination_distance_m`` (None: the same). Looser, a curriculum: the policy trains
             on drifted states it must recover from. Only ``Trainer.make_env`` reads it: rollouts,
             their scores and the gym env keep ``termination_distance_m``. A continuation may change it.
+        termination_xcom_m: end an episode when the root's extrapolated horizontal error (Δ's
+            ``root_xcom``: position error + velocity error x sqrt(h/g)) exceeds this (m; None:
+            no such test). A sideways drift that will end in a fall fails here while the body
+            is still close to its path. Models with a free root only.
+        train_termination_xcom_m: ``termination_xcom_m`` for *training* episodes only (None:
+            the same), as ``train_termination_distance_m``; a continuation may change it.
         push_speed_mps: pushes during *training* episodes (0: none), a curriculum for balance:
             at a random control step the whole body's horizontal velocity changes by this much
             (m/s, a random direction), as a shove at the centre of mass would, and the policy
@@ -113,6 +119,8 @@ class EnvConfig:
     termination_body: str = "max"
     termination_joint_deg: float = 60.0
     train_termination_distance_m: float | None = None
+    termination_xcom_m: float | None = None
+    train_termination_xcom_m: float | None = None
     push_speed_mps: float = 0.0
     push_interval_s: float = 2.0
     start_focus: float = 0.0
@@ -142,6 +150,8 @@ class EnvConfig:
         distances = {
             "termination_distance_m": self.termination_distance_m,
             "train_termination_distance_m": self.train_termination_distance_m,
+            "termination_xcom_m": self.termination_xcom_m,
+            "train_termination_xcom_m": self.train_termination_xcom_m,
         }
         if any(d is not None and d <= 0 for d in distances.values()):
             raise ValueError(f"termination distances must be > 0 m, got {distances}")

@@ -15,11 +15,9 @@ Tracking-error vector Δ (all components non-negative, see :func:`delta_names`):
 ``root_translation``    ||p_root - p_ref_root|| (m)
 ``root_linear_velocity``  ||v_root - v_ref_root|| (m/s)
 ``root_angular_velocity`` ||w_root - w_ref_root|| (rad/s)
-``root_xcom``           ||(p - p_ref)_xy + (v - v_ref)_xy / w0|| (m): the horizontal error of the
-                        root's extrapolated position (Hof's extrapolated centre of mass, the root
-                        standing for the centre of mass; w0 = sqrt(g / h), h the reference root's
-                        mean height). A drift that has only begun (position still close, velocity
-                        off) shows here a step early. Free roots only; 0 otherwise.
+``root_xcom``           ||(p - p_ref)_xy + (v - v_ref)_xy / w0|| (m), w0 = sqrt(g / mean reference
+                        root height): Hof's extrapolated centre of mass with the root for the
+                        centre of mass; sees a drift while the position is still close. Free roots.
 
 The paper's four metrics come from Δ: mean joint-angle error (deg, hinge joints), root
 rotation error (deg), body position error (cm, mean over tracked bodies, relative to the root)
@@ -157,8 +155,8 @@ class TrackingEnv:
                 model.require_feet()
             except ValueError as e:
                 raise ValueError(f"observe_foot_contact: {e}") from None
-        for option in ("push_speed_mps", "root_assist_hz"):
-            if getattr(self.config, option) > 0 and model.root_kind != "free":
+        for option in ("push_speed_mps", "root_assist_hz", "termination_xcom_m"):
+            if (getattr(self.config, option) or 0) > 0 and model.root_kind != "free":
                 raise ValueError(
                     f"{option} needs a model with a free root; {model.name} has a {model.root_kind} root"
                 )
@@ -284,13 +282,16 @@ class TrackingEnv:
 
         reduce_bodies = jnp.max if cfg.termination_body == "max" else jnp.mean
 
-        def terminated(sig: Signals, index, m):
+        def terminated(sig: Signals, index, m, d):
             joint = m[..., 0] > cfg.termination_joint_deg
             if fixed:
                 return joint
             _, _, rbp, _ = ref_at(index)
             dist = jnp.linalg.norm(sig.body_pos - rbp, axis=-1)
-            return (reduce_bodies(dist, axis=-1) > cfg.termination_distance_m) | joint
+            out = (reduce_bodies(dist, axis=-1) > cfg.termination_distance_m) | joint
+            if cfg.termination_xcom_m is not None:  # Δ's last component: root_xcom
+                out = out | (d[..., -1] > cfg.termination_xcom_m)
+            return out
 
         def observe(sig: Signals, index, action=None):
             q = sig.qpos[..., jq]
@@ -335,7 +336,7 @@ class TrackingEnv:
         def post_step(sig: Signals, index, steps, action=None):
             d = delta(sig, index)
             m = metrics(d)
-            term = terminated(sig, index, m)
+            term = terminated(sig, index, m, d)
             trunc = steps >= max_steps
             if not loop:
                 trunc = trunc | (index >= T - 1)
