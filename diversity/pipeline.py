@@ -128,8 +128,8 @@ _CONTINUE_MAY_DIFFER = ("total_steps", "n_envs", "backend", "exp")
 # frames and root assist (rollouts keep their own termination test, start where asked and walk
 # unpushed and unaided)
 _CONTINUE_ENV = (
-    "train_termination_distance_m", "push_speed_mps", "push_interval_s", "start_focus",
-    "root_assist_hz", "root_assist_anneal",
+    "train_termination_distance_m", "train_termination_xcom_m", "push_speed_mps", "push_interval_s",
+    "start_focus", "root_assist_hz", "root_assist_anneal",
 )  # fmt: skip
 _CONTINUE_SCHEDULE = {
     "ppo": (

@@ -187,6 +187,7 @@ def test_run_continues_a_policy_set(store, tmp_path):
         # where they start
         "env": {
             "train_termination_distance_m": 0.3,
+            "train_termination_xcom_m": 0.1,
             "push_speed_mps": 0.2,
             "push_interval_s": 1.0,
             "start_focus": 0.5,
