@@ -247,10 +247,12 @@ def run_provenance(config: RunConfig, trainer, schema) -> dict:
 
 
 def _start_record(config: RunConfig) -> dict:
-    """What the continued set was: its path, seeds, env steps and manifest summary."""
+    """What the continued set was: its name (a shipped set's, or its store's), path on the
+    machine that ran it, seeds, env steps and manifest summary."""
     source, pset = _start_set(config.to_json())
     steps = [m.get("env_steps") for m in pset.meta]
     return {
+        "name": pset.name,
         "source": str(source),
         "seeds": list(pset.seeds),
         "env_steps": steps,

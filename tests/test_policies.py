@@ -175,6 +175,7 @@ def test_run_continues_a_policy_set(store, tmp_path):
         assert after.curves["wall_time_s"][j, 0] > before.curves["wall_time_s"][i, -1]
     record = json.loads(xr.open_zarr(out).attrs["init_from"])
     assert record["source"] == str(store / "policies") and record["seeds"] == [0, 1, 2, 3]
+    assert record["name"] == store.stem  # what a reader on another machine can find it by
 
     # the learner's schedule and the reward's kernels may change on the way (a longer horizon,
     # another step size, a tighter root kernel); what shapes the networks may not
