@@ -268,19 +268,17 @@ def _identity(config: RunConfig, trainer) -> dict:
     return json.loads(json.dumps(ident))  # tuples -> lists, as stored
 
 
-def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+def _differences(old: dict, new: dict) -> list[str]:
+    from emulator.learning.train import option_differences
+
     out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{k}.")
-        elif a != b:
-            sa, sb = json.dumps(a), json.dumps(b)
-            if len(sa) > 40:
-                sa = sa[:37] + "..."
-            if len(sb) > 40:
-                sb = sb[:37] + "..."
-            out.append(f"{prefix}{k}: {sa} in the store, {sb} now")
+    for key, a, b in option_differences(old, new):
+        sa, sb = json.dumps(a), json.dumps(b)
+        if len(sa) > 40:
+            sa = sa[:37] + "..."
+        if len(sb) > 40:
+            sb = sb[:37] + "..."
+        out.append(f"{key}: {sa} in the store, {sb} now")
     return out
 
 

@@ -102,18 +102,6 @@ def _read(path: Path) -> dict:
     return payload
 
 
-def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
-    """The dotted name of the first option where two config dicts differ."""
-    for k in sorted(set(a) | set(b)):
-        x, y = a.get(k), b.get(k)
-        if isinstance(x, dict) and isinstance(y, dict):
-            if x != y:
-                return _first_difference(x, y, f"{prefix}{k}.")
-        elif x != y:
-            return f"{prefix}{k}"
-    return prefix.rstrip(".") or "?"
-
-
 @dataclass
 class PolicySet:
     """Policies of one configuration, stacked along a leading seed axis.
@@ -156,7 +144,7 @@ def policy_set_config(directory: str | Path):
 def load_policy_set(directory: str | Path, trainer=None) -> tuple[PolicySet, object]:
     """Read every ``seed_*.msgpack`` in ``directory``; returns the set and the
     :class:`~emulator.learning.train.Trainer` of their configuration (built unless given)."""
-    from emulator.learning.train import TrainConfig, Trainer, seed_keys
+    from emulator.learning.train import TrainConfig, Trainer, option_differences, seed_keys
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -174,7 +162,7 @@ def load_policy_set(directory: str | Path, trainer=None) -> tuple[PolicySet, obj
     config = configs[0]
     for (f, _), other in zip(payloads[1:], configs[1:], strict=True):
         if other != config:
-            where = _first_difference(config.to_dict(), other.to_dict())
+            where = next(iter(option_differences(config.to_dict(), other.to_dict())), ("?",))[0]
             raise PolicyError(
                 f"{directory}: the policies were trained with different configurations "
                 f"({files[0].name} and {f.name} differ in {where})"

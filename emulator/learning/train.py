@@ -143,6 +143,19 @@ class TrainConfig:
             return None
 
 
+def option_differences(old: dict, new: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """``(dotted option, old value, new value)`` wherever two settings dicts differ, nested
+    tables walked, in sorted order (``"<absent>"`` for an option one of them lacks)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += option_differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append((f"{prefix}{k}", a, b))
+    return out
+
+
 class TrainStart(NamedTuple):
     """Where :meth:`Trainer.train` begins when it continues policies trained before: their
     learner states (leading seed axis; a lean policy file's optimiser moments start afresh)
