@@ -126,10 +126,10 @@ def _prepared(config_json: str):
 _CONTINUE_MAY_DIFFER = ("total_steps", "n_envs", "backend", "exp")
 # env settings likewise: the learner's curricula, its episodes' termination, pushes, start
 # frames and root assist (rollouts keep their own termination test, start where asked and walk
-# unpushed and unaided)
+# unpushed and unaided), and the servo's balance reflex (a policy learns to walk with it)
 _CONTINUE_ENV = (
-    "train_termination_distance_m", "train_termination_xcom_m", "push_speed_mps", "push_interval_s",
-    "start_focus", "root_assist_hz", "root_assist_anneal",
+    "train_termination_distance_m", "train_termination_xcom_m", "push_speed_mps", "push_interval_s", "reset_kick_mps",
+    "start_focus", "root_assist_hz", "root_assist_anneal", "balance_reflex", "balance_reflex_joints",
 )  # fmt: skip
 _CONTINUE_SCHEDULE = {
     "ppo": (

@@ -358,8 +358,15 @@ def test_pushes_shove_the_whole_body_and_only_where_they_are_drawn(myolegs):
         speed = np.linalg.norm(kick[i])
         along = moved[i] @ kick[i] / speed
         assert 0.6 < along / (speed * env.control_dt) < 1.2
+    # a reset may start shoved (rollout(kick=...), benchmarks/walking_basin.py): the same push,
+    # seen by the first observation (its root velocities)
+    shoved, obs = env.reset(None, index=np.array([10, 10, 10, 10]), kick=kick)
+    np.testing.assert_allclose(np.asarray(shoved.physics), env.push(state.physics, kick), atol=1e-12)
+    assert not np.allclose(np.asarray(obs)[0], np.asarray(obs)[2])
     with pytest.raises(ValueError, match="push_speed_mps"):
         EnvConfig(push_speed_mps=-0.1)
+    with pytest.raises(ValueError, match="reset_kick_mps must be >= 0 m/s, got -0.1"):
+        EnvConfig(reset_kick_mps=-0.1)
 
 
 def test_the_root_assist_pulls_the_root_towards_the_reference_as_a_damped_spring(myolegs):
@@ -387,7 +394,9 @@ def test_the_root_assist_pulls_the_root_towards_the_reference_as_a_damped_spring
         EnvConfig(root_assist_hz=3.0, control_dt=1 / 30)
 
 
-@pytest.mark.parametrize("option", ["push_speed_mps", "root_assist_hz", "termination_xcom_m"])
+@pytest.mark.parametrize(
+    "option", ["push_speed_mps", "reset_kick_mps", "root_assist_hz", "termination_xcom_m"]
+)
 def test_root_curricula_are_refused_on_a_welded_root(elbow, option):
     with pytest.raises(ValueError, match=f"{option} needs a model with a free root; elbow"):
         TrackingEnv(

@@ -162,8 +162,9 @@ def test_pushes_and_the_root_assist_reach_the_learners_episodes(myolegs):
                       length_residual=0.2, servo_rate="physics")  # fmt: skip
     shoved = dataclasses.replace(quiet, push_speed_mps=2.0, push_interval_s=quiet.control_dt)
     held = dataclasses.replace(quiet, root_assist_hz=2.0, root_assist_anneal=1.0)
+    kicked = dataclasses.replace(quiet, reset_kick_mps=1.5)  # at every episode's start only
     trainers, lengths, drift = [], [], []
-    for env_cfg in (quiet, shoved, held):
+    for env_cfg in (quiet, shoved, held, kicked):
         cfg = TrainConfig(model="myolegs", motion="walk", env=env_cfg, n_envs=8, total_steps=8 * 32,
                           ppo=PPOConfig(hidden=(16,), rollout_steps=32, init_excitation=0.5, init_log_std=-4.0))  # fmt: skip
         trainers.append(Trainer(cfg, model=myolegs, motion=walk))
@@ -171,6 +172,7 @@ def test_pushes_and_the_root_assist_reach_the_learners_episodes(myolegs):
         lengths.append(float(curves["episode_length_s"][0, 0]))
         drift.append(float(curves["root_translation_error_cm"][0, 0]))
     assert lengths[1] < 0.75 * lengths[0]
+    assert lengths[1] < lengths[3] < 0.9 * lengths[0]  # shoved once an episode: between the two
     assert drift[2] < 0.5 * drift[0]  # the root held near its path (measured: 1.4 against 5.5 cm)
     # full strength at the start, linearly to none at root_assist_anneal of the run's iterations
     half = dataclasses.replace(quiet, root_assist_hz=1.0, root_assist_anneal=0.5)
@@ -183,6 +185,13 @@ def test_pushes_and_the_root_assist_reach_the_learners_episodes(myolegs):
     np.testing.assert_allclose(np.linalg.norm(block, axis=-1), 2.0, rtol=1e-5)  # every step pushes
     np.testing.assert_array_equal(block[:, 8:16], alone)
     assert trainers[0]._pushes(plain, k_reset, 3, 8) is None
+    # reset kicks: uniform within the disc (mean size 2/3 of its radius), per seed's own key
+    kicking = trainers[3]._programs[1][0]
+    starts = trainers[3]._start_kicks(kicking, k_reset, 3, 8)
+    size = np.linalg.norm(starts, axis=-1)
+    assert size.max() <= 1.5 + 1e-6 and abs(size.mean() / 1.5 - 2 / 3) < 0.05
+    np.testing.assert_array_equal(starts[:, 8:16], trainers[3]._start_kicks(kicking, k_reset[1:2], 1, 8))
+    assert trainers[0]._start_kicks(plain, k_reset, 3, 8) is None
 
 
 def test_start_focus_draws_training_starts_where_episodes_fail(myolegs):

@@ -139,7 +139,7 @@ def rollout_schema(trainer, n_cycles: float = 1.0, start_frame: int = 0) -> Roll
 
 
 def rollout(
-    trainer, agent, n_cycles: float = 1.0, backend: str | None = None, start_frame: int = 0
+    trainer, agent, n_cycles: float = 1.0, backend: str | None = None, start_frame: int = 0, kick=None
 ) -> RolloutResult:
     """Roll every seed's deterministic policy out for ``n_cycles`` passes of the motion.
 
@@ -149,6 +149,9 @@ def rollout(
         agent: learner state with a leading seed axis.
         n_cycles: passes of the reference (a non-cyclic motion stops at its last frame).
         backend: physics backend (default: the training config's).
+        start_frame: the reference frame every seed starts at.
+        kick: a horizontal velocity change ``[2]`` (m/s, world x and y) at the start, a shove
+            the policies must recover from (free roots; ``benchmarks/walking_basin.py``).
     """
     model, motion = trainer.model, trainer.motion
     S = jax.tree_util.tree_leaves(agent)[0].shape[0]
@@ -156,7 +159,9 @@ def rollout(
     env = TrackingEnv.create(model, motion, env_cfg, backend=backend or trainer.config.backend, n_envs=S)
     n = _n_steps(env, motion.loop, n_cycles, start_frame)
     index = np.full(S, start_frame)
-    state, obs = env.reset(None, index=index)
+    state, obs = env.reset(
+        None, index=index, kick=None if kick is None else np.tile(np.asarray(kick, float), (S, 1))
+    )
     jq = [j.qpos_index for j in model.tracked_joints]
     jd = [j.dof_index for j in model.tracked_joints]
     ra = _free_root_adr(model)

@@ -319,6 +319,23 @@ class Trainer:
         kicks = np.asarray(jax.vmap(lambda kk: env.push_kicks(kk, (self.n_steps, E)))(keys))  # [S, T, E, 2]
         return kicks.transpose(1, 0, 2, 3).reshape(self.n_steps, S * E, 2)
 
+    def _start_kicks(self, env: TrackingEnv, k_reset, S: int, E: int) -> np.ndarray | None:
+        """This iteration's shoves ``[T, S*E, 2]`` for the environments whose episode starts at
+        each step (``EnvConfig.reset_kick_mps``; None when off): uniform within the disc, each
+        seed's from its own key (a stream apart from its resets' and pushes')."""
+        radius = env.config.reset_kick_mps
+        if radius <= 0:
+            return None
+
+        def draw(key):
+            k_len, k_dir = jax.random.split(jax.random.fold_in(key, 2))
+            size = radius * jnp.sqrt(jax.random.uniform(k_len, (self.n_steps, E)))  # uniform in area
+            angle = jax.random.uniform(k_dir, (self.n_steps, E), maxval=2 * jnp.pi)
+            return size[..., None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=-1)
+
+        kicks = np.asarray(jax.vmap(draw)(k_reset))  # [S, T, E, 2]
+        return kicks.transpose(1, 0, 2, 3).reshape(self.n_steps, S * E, 2)
+
     def mean_action(self, agent, obs):
         """Deterministic excitations ``[S, E, act]`` for observations ``[S, E, obs]``."""
         return self._mean_action(agent, obs)
@@ -410,11 +427,14 @@ class Trainer:
             reset_index = reset_index.reshape(S, n_steps, E).transpose(1, 0, 2).reshape(n_steps, S * E)
             action, flat_exc, extras = first_act(agent, obs, act_keys[:, 0], sensed)
             kicks = self._pushes(env, k_reset, S, E)  # [T, S*E, 2] or None
+            start_kicks = self._start_kicks(env, k_reset, S, E)
             assist = assist_strength(env.config, it, n_iters)
             records, inputs = [], []
             for t in range(n_steps):
                 if kicks is not None:
                     phys = env.push(phys, kicks[t])
+                if start_kicks is not None:  # the episodes that (re)started at the last step
+                    phys = env.push(phys, start_kicks[t] * (np.asarray(steps) == 0)[:, None])
                 if assist > 0:
                     phys = env.push(phys, env.assist_kick(phys, index, assist))
                 phys, sig = env.advance(phys, flat_exc)

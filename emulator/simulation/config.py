@@ -49,6 +49,13 @@ class EnvConfig:
             change it.
         push_interval_s: mean time between two pushes of one environment (s; each control
             step pushes with probability ``control_dt / push_interval_s``).
+        reset_kick_mps: shoves at the start of *training* episodes (0: none): at the first
+            step after every reset the whole body's horizontal velocity changes by a random
+            vector, uniform within a disc of this radius (m/s). A reset puts the body in the
+            reference's state, which is not on the policies' own walk (at early single stance
+            their root moves 0.1-0.15 m/s faster sideways and forward than the reference's;
+            docs/walking.md, session 17), and a few cm/s sideways decide a fall: this trains
+            the recovery from such starts. Training only, free roots; a continuation may change it.
         root_assist_hz: an assisting hand on the root during *training* (0: none), a curriculum
             for balance (Yu, Turk and Liu 2018's virtual assistant force): at every control step
             the root's horizontal velocity is nudged towards the reference's as a critically
@@ -110,6 +117,17 @@ class EnvConfig:
             residual's reference target moving linearly between control frames within the
             step; the store's excitation is the substeps' mean. One physics call per substep;
             it keeps the servo fast under a slow policy (docs/walking.md).
+        balance_reflex: a foot-placement reflex in the servo (0: none; needs
+            ``"muscle_length_residual"`` and a free root with feet): the swing leg's reference
+            muscle lengths shift so that its foot would land ``balance_reflex`` metres further
+            per metre of the root's extrapolated horizontal error (Δ's ``root_xcom`` as a
+            vector), through the ``balance_reflex_joints`` and the muscles' moment arms at the
+            reference pose (SIMBICON's feedback in muscle lengths;
+            :mod:`emulator.simulation.servo`). Part of the controller, in training and in every
+            rollout alike; a continuation may change it.
+        balance_reflex_joints: the joints the reflex moves, as base names each leg has with
+            ``_l`` / ``_r`` (``hip_adduction``: sideways steps; add ``hip_flexion`` for
+            longer or shorter ones).
     """
 
     control_dt: float = 0.01
@@ -123,6 +141,7 @@ class EnvConfig:
     train_termination_xcom_m: float | None = None
     push_speed_mps: float = 0.0
     push_interval_s: float = 2.0
+    reset_kick_mps: float = 0.0
     start_focus: float = 0.0
     root_assist_hz: float = 0.0
     root_assist_anneal: float = 0.5
@@ -137,8 +156,23 @@ class EnvConfig:
     length_residual: float = 0.25
     servo_rate: str = "control"
     action_basis: tuple[tuple[tuple[str, float], ...], ...] | None = None
+    balance_reflex: float = 0.0
+    balance_reflex_joints: tuple[str, ...] = ("hip_adduction",)
 
     def __post_init__(self):
+        joints = self.balance_reflex_joints
+        joints = (joints,) if isinstance(joints, str) else tuple(str(j) for j in joints)
+        object.__setattr__(self, "balance_reflex_joints", joints)
+        if not self.balance_reflex >= 0 or not self.balance_reflex_joints:
+            raise ValueError(
+                f"balance_reflex must be >= 0 with at least one joint, got {self.balance_reflex}, "
+                f"{self.balance_reflex_joints}"
+            )
+        if self.balance_reflex > 0 and self.action_space != "muscle_length_residual":
+            raise ValueError(
+                "balance_reflex shifts the servo's reference lengths: it needs action_space "
+                f"'muscle_length_residual', got {self.action_space!r}"
+            )
         if self.action_basis is not None:
             object.__setattr__(self, "action_basis", _basis_pairs(self.action_basis))
         if self.servo_rate not in SERVO_RATES:
@@ -155,6 +189,8 @@ class EnvConfig:
         }
         if any(d is not None and d <= 0 for d in distances.values()):
             raise ValueError(f"termination distances must be > 0 m, got {distances}")
+        if not self.reset_kick_mps >= 0:
+            raise ValueError(f"reset_kick_mps must be >= 0 m/s, got {self.reset_kick_mps}")
         if self.push_speed_mps < 0 or self.push_interval_s <= 0:
             raise ValueError(
                 f"push_speed_mps must be >= 0 m/s and push_interval_s > 0 s, "

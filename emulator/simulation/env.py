@@ -38,6 +38,7 @@ from emulator.motion.reference import ReferenceMotion
 from emulator.schema import FOOT_ORDER, METRIC_NAMES, METRIC_UNITS
 from emulator.simulation.config import EnvConfig
 from emulator.simulation.physics import Physics, make_physics
+from emulator.simulation.servo import balance_reflex_table, basis_matrix, reflex_shift
 from emulator.simulation.signals import Servo, Signals, pd_excitation
 from emulator.simulation.tracking_reference import (
     Reference,
@@ -155,7 +156,8 @@ class TrackingEnv:
                 model.require_feet()
             except ValueError as e:
                 raise ValueError(f"observe_foot_contact: {e}") from None
-        for option in ("push_speed_mps", "root_assist_hz", "termination_xcom_m"):
+        free_root_options = ("push_speed_mps", "reset_kick_mps", "root_assist_hz", "termination_xcom_m")
+        for option in (*free_root_options, "balance_reflex"):
             if (getattr(self.config, option) or 0) > 0 and model.root_kind != "free":
                 raise ValueError(
                     f"{option} needs a model with a free root; {model.name} has a {model.root_kind} root"
@@ -163,7 +165,7 @@ class TrackingEnv:
         self._max_steps = (
             int(round(self.config.max_episode_s / self.control_dt)) if self.config.max_episode_s else 2**30
         )
-        self._basis = _basis_matrix(model, self.config.action_basis)
+        self._basis = basis_matrix(model, self.config.action_basis)
         self._build_functions()
         self.delta_names = delta_names(model)
         self.delta_dim = len(self.delta_names)
@@ -227,6 +229,11 @@ class TrackingEnv:
                 qpos = qpos.at[..., root_q : root_q + 2].add(shift[..., :2])
             return qpos, ref_qvel[f], ref_bpos[f] + shift[..., None, :], ref_bquat[f]
 
+        def xcom_error(sig: Signals, rqd, rbp):
+            """The root's extrapolated horizontal error ``[B, 2]`` (world x, y; m)."""
+            dxy = sig.body_pos[..., rb, :2] - rbp[..., rb, :2]
+            return dxy + inv_omega * (sig.qvel[..., rlin[:2]] - rqd[..., rlin[:2]])
+
         def delta(sig: Signals, index):
             rq, rqd, rbp, rbq = ref_at(index)
             dq = jnp.abs(sig.qpos[..., jq] - rq[..., jq])
@@ -250,9 +257,7 @@ class TrackingEnv:
             else:
                 dang = jnp.zeros_like(droot_pos)
             if free:
-                dxy = sig.body_pos[..., rb, :2] - rbp[..., rb, :2]
-                dvxy = sig.qvel[..., rlin[:2]] - rqd[..., rlin[:2]]
-                dxcom = jnp.linalg.norm(dxy + inv_omega * dvxy, axis=-1)
+                dxcom = jnp.linalg.norm(xcom_error(sig, rqd, rbp), axis=-1)
             else:
                 dxcom = jnp.zeros_like(droot_pos)
             return jnp.concatenate(
@@ -367,6 +372,10 @@ class TrackingEnv:
         ref_length = jnp.asarray(R.muscle_length, jnp.float32)
         lead = cfg.length_lead
         servo = Servo(cfg.length_kp, cfg.length_kd, span)
+        reflex = None  # [T, muscle, 2]: EnvConfig.balance_reflex (emulator.simulation.servo)
+        if cfg.balance_reflex > 0:
+            table = balance_reflex_table(self.model, R.qpos, cfg.balance_reflex_joints)
+            reflex = jnp.asarray(cfg.balance_reflex * table, jnp.float32)
         # the PD law inside the physics step: sense() adds the next frame's reference lengths
         per_substep = cfg.servo_rate == "physics" and cfg.action_space != "excitation"
 
@@ -375,13 +384,16 @@ class TrackingEnv:
             lengths ``length_lead`` steps ahead ``[B, 3 nu]`` (with ``servo_rate="physics"``
             also one step further, ``[B, 4 nu]``)."""
             f, _ = frame(index + lead)
+            shift = 0.0  # the balance reflex: the swing leg's lengths by the extrapolated error
+            if reflex is not None:
+                shift = reflex_shift(reflex[f], xcom_error(sig, *ref_at(index)[1:3]))
             parts = [
                 sig.muscle_length.astype(jnp.float32),
                 sig.muscle_velocity.astype(jnp.float32),
-                ref_length[f],
+                ref_length[f] + shift,
             ]
             if per_substep:
-                parts.append(ref_length[frame(index + lead + 1)[0]])
+                parts.append(ref_length[frame(index + lead + 1)[0]] + shift)
             return jnp.concatenate(parts, axis=-1)
 
         def targets(action, sensed):
@@ -581,12 +593,14 @@ class TrackingEnv:
     def _random_index(self, key) -> jax.Array:
         return self.start_frames(key, self.n_envs)
 
-    def reset(self, key, index=None) -> tuple[EnvState, jax.Array]:
-        """Reference-state initialisation at random frames (or the given ``index [B]``)."""
+    def reset(self, key, index=None, kick=None) -> tuple[EnvState, jax.Array]:
+        """Reference-state initialisation at random frames (or the given ``index [B]``), the
+        horizontal velocity changed by ``kick [B, 2]`` (m/s, :meth:`push`) if given."""
         if index is None:
             index = self._random_index(key)
         index = jnp.asarray(index, dtype=jnp.int32)
-        phys = self._to_backend(self.reference_state(index))
+        phys = self.reference_state(index)
+        phys = self._to_backend(phys if kick is None else self.push(phys, kick))
         sig = self.physics.forward(phys)
         n = index.shape[0]
         state = EnvState(phys, index, jnp.zeros_like(index), self._reset_action(n), self._sense(sig, index))
@@ -642,24 +656,6 @@ class TrackingEnv:
         return StepResult(
             EnvState(phys, index, steps, action, self._sense(sig, index)), obs, d, m, term, trunc, sig
         )
-
-
-def _basis_matrix(model: MuscleModel, basis) -> np.ndarray | None:
-    """``EnvConfig.action_basis`` as ``W [synergy, muscle]`` in the model's muscle order."""
-    if basis is None:
-        return None
-    index = {name: i for i, name in enumerate(model.muscles)}
-    w = np.zeros((len(basis), len(index)))
-    for k, synergy in enumerate(basis):
-        unknown = [name for name, _ in synergy if name not in index]
-        if unknown:
-            raise ValueError(
-                f"action_basis[{k}] names muscles {model.name} does not have: {unknown[:5]}"
-                f"{' ...' if len(unknown) > 5 else ''}"
-            )
-        for name, weight in synergy:
-            w[k, index[name]] = weight
-    return w
 
 
 def focused_start_probs(failure_rate, focus: float, allowed=None) -> np.ndarray:
