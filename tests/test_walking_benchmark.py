@@ -71,3 +71,32 @@ def test_every_recipe_states_what_it_trains_with(recipe, monkeypatch):
     monkeypatch.undo()
     if recipe.stem == "myolegs_walk_servo30_quiet":
         assert used(config.RunConfig(model="myolegs", motion="walk", steps=cfg.steps)) == resolved
+
+
+def test_the_basin_benchmark_shoves_left_and_forward_of_the_walk(myolegs):
+    """benchmarks/walking_basin.py's directions on the measured walk: "forward" is where the
+    reference travels over a cycle and "lateral" (+) the walker's left, the side its left foot
+    is on."""
+    import types
+
+    import mujoco
+    import numpy as np
+
+    from emulator.motion.sources import load_demo
+
+    spec = importlib.util.spec_from_file_location("walking_basin", ROOT / "benchmarks" / "walking_basin.py")
+    basin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(basin)
+    walk = load_demo("walk", myolegs)
+    trainer = types.SimpleNamespace(
+        model=myolegs, motion=walk, control_dt=1 / 30, config=types.SimpleNamespace(motion="walk")
+    )
+    d = basin.walk_directions(trainer)
+    forward, left = d["forward"], d["lateral"]
+    assert np.linalg.norm(forward) == pytest.approx(1.0) and abs(forward @ left) < 1e-12
+    assert forward[0] * left[1] - forward[1] * left[0] > 0  # left of forward, seen from above
+    m, data = myolegs.mj_model, mujoco.MjData(myolegs.mj_model)
+    data.qpos[:] = walk.qpos[0]
+    mujoco.mj_kinematics(m, data)
+    feet = data.xpos[m.body("calcn_l").id, :2] - data.xpos[m.body("calcn_r").id, :2]
+    assert feet @ left > 0.03  # the left heel 3 cm or more to the walker's left of the right
