@@ -593,13 +593,14 @@ class TrackingEnv:
     def _random_index(self, key) -> jax.Array:
         return self.start_frames(key, self.n_envs)
 
-    def reset(self, key, index=None, kick=None) -> tuple[EnvState, jax.Array]:
+    def reset(self, key, index=None, kick=None, physics=None) -> tuple[EnvState, jax.Array]:
         """Reference-state initialisation at random frames (or the given ``index [B]``), the
-        horizontal velocity changed by ``kick [B, 2]`` (m/s, :meth:`push`) if given."""
+        horizontal velocity changed by ``kick [B, 2]`` (m/s, :meth:`push`) if given; ``physics
+        [B, nstate]`` starts from those states instead of the reference's (at frames ``index``)."""
         if index is None:
             index = self._random_index(key)
         index = jnp.asarray(index, dtype=jnp.int32)
-        phys = self.reference_state(index)
+        phys = self.reference_state(index) if physics is None else np.asarray(physics, dtype=float)
         phys = self._to_backend(phys if kick is None else self.push(phys, kick))
         sig = self.physics.forward(phys)
         n = index.shape[0]
