@@ -363,6 +363,10 @@ def test_pushes_shove_the_whole_body_and_only_where_they_are_drawn(myolegs):
     shoved, obs = env.reset(None, index=np.array([10, 10, 10, 10]), kick=kick)
     np.testing.assert_allclose(np.asarray(shoved.physics), env.push(state.physics, kick), atol=1e-12)
     assert not np.allclose(np.asarray(obs)[0], np.asarray(obs)[2])
+    # or from given states (benchmarks/walking_reset_state.py): the same shove, given as a state
+    given, obs2 = env.reset(None, index=np.array([10, 10, 10, 10]), physics=env.push(state.physics, kick))
+    np.testing.assert_allclose(np.asarray(given.physics), np.asarray(shoved.physics), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(obs2), np.asarray(obs), atol=1e-6)
     with pytest.raises(ValueError, match="push_speed_mps"):
         EnvConfig(push_speed_mps=-0.1)
     with pytest.raises(ValueError, match="reset_kick_mps must be >= 0 m/s, got -0.1"):
