@@ -261,7 +261,7 @@ def score_checkpoint(path: Path, curves_csv: Path | None = None, cycles: float =
     )
     if curves_csv is not None:
         c = state.curves
-        _write(curves_csv, _curve_rows(c, range(n_seeds)))
+        write_rows(curves_csv, _curve_rows(c, range(n_seeds)))
         scores = curves_csv.with_name(curves_csv.stem + "_scores.csv")
         old = list(csv.DictReader(open(scores))) if scores.is_file() else []
         new = [
@@ -275,7 +275,7 @@ def score_checkpoint(path: Path, curves_csv: Path | None = None, cycles: float =
             }
             for s in range(n_seeds)
         ]
-        _write(scores, old + new)
+        write_rows(scores, old + new)
     return ev
 
 
@@ -318,7 +318,7 @@ def score_sets(sets: list[str], out_csv: Path, cycles: tuple[float, ...] = (1.0,
                 f"up for {np.round(ev['survival_s'], 2)} s",
                 flush=True,
             )
-    _write(out_csv, old + rows)
+    write_rows(out_csv, old + rows)
     return rows
 
 
@@ -344,7 +344,7 @@ def set_curves(sets: list[str], out_csv: Path) -> list[dict]:
         pset, _ = load_policy_set(find_policy_set(name))
         rows += _curve_rows(pset.curves, pset.seeds, set=pset.name)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
-    _write(out_csv, rows)
+    write_rows(out_csv, rows)
     print(f"{out_csv}: {len(rows)} rows from {len(sets)} sets")
     return rows
 
@@ -379,7 +379,7 @@ def steps_to(thresholds: list[float], curve_csvs: list[Path], out_csv: Path, win
                 )
             rows.append(row)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
-    _write(out_csv, rows)
+    write_rows(out_csv, rows)
     cols = [f"steps_to_{d:g}_deg" for d in thresholds]
     print(
         f"{'curves':38s} {'name':22s} seed {'steps':>9s} {'best':>6s} " + " ".join(f"{c:>14s}" for c in cols)
@@ -462,8 +462,8 @@ def main(argv=None):
     table = []
     for name in args.variants:
         table.append(run_variant(name, args.steps, args.seeds, curves, args.model, args.cycles))
-        _write(out / f"walking_curves{tag}.csv", curves)
-        _write(out / f"walking_ablation{tag}.csv", table)
+        write_rows(out / f"walking_curves{tag}.csv", curves)
+        write_rows(out / f"walking_ablation{tag}.csv", table)
     print(
         f"\n{'variant':8s} {'steps/s':>8s} {'train joint':>11s} {'episode s':>9s} {'eval joint':>10s} {'survival s':>10s}"
     )
@@ -475,7 +475,8 @@ def main(argv=None):
     _plot(curves, out / f"walking_curves{tag}.png")
 
 
-def _write(path: Path, rows: list[dict]) -> None:
+def write_rows(path, rows: list[dict]) -> None:
+    """``rows`` as a CSV file at ``path``, their keys the header (the benchmarks' one writer)."""
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()

@@ -17,7 +17,6 @@ each (start, direction)'s mean time up against the kick.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +63,8 @@ def basin_scores(name: str, starts, kicks, cycles: float) -> list[dict]:
 
 
 def main():
+    from walking import write_rows  # benchmarks/walking.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", nargs="+", help="policy sets: shipped names, stores or directories")
     parser.add_argument("--starts", type=int, nargs="+", default=[0, 4, 20])
@@ -74,10 +75,7 @@ def main():
     parser.add_argument("--out", default=str(RESULTS / "walking_basin.csv"))
     args = parser.parse_args()
     rows = [r for name in args.sets for r in basin_scores(name, args.starts, args.kicks, args.cycles)]
-    with open(args.out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(args.out, rows)
     for name in sorted({r["set"] for r in rows}):
         for start in args.starts:
             sel = [r for r in rows if r["set"] == name and r["start_frame"] == start]

@@ -16,7 +16,6 @@ starts" of docs/walking.md).
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +46,8 @@ def start_phase_scores(name: str, starts, cycles: float) -> list[dict]:
 
 
 def main():
+    from walking import write_rows  # benchmarks/walking.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", nargs="+", help="policy sets: shipped names, stores or directories")
     parser.add_argument("--starts", type=int, nargs="+", default=[0, 4, 8, 12, 16, 20, 24, 28])
@@ -54,10 +55,7 @@ def main():
     parser.add_argument("--out", default=str(RESULTS / "walking_start_phases.csv"))
     args = parser.parse_args()
     rows = [r for name in args.sets for r in start_phase_scores(name, args.starts, args.cycles)]
-    with open(args.out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(args.out, rows)
     print(f"{'set':24s} {'start':>5s} {'phase':>5s}  up for (s): min / median / max   fall phases")
     for key in sorted({(r["set"], r["start_frame"]) for r in rows}):
         sel = [r for r in rows if (r["set"], r["start_frame"]) == key]

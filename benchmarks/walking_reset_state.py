@@ -16,7 +16,6 @@ prints each start state's mean time up and the walked minus reference root veloc
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 from pathlib import Path
 
@@ -85,6 +84,8 @@ def reset_state_scores(name: str, frame: int, seconds: float) -> tuple[list[dict
 
 
 def main():
+    from walking import write_rows  # benchmarks/walking.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", nargs="+", help="policy sets: shipped names, stores or directories")
     parser.add_argument(
@@ -101,10 +102,7 @@ def main():
         for label in dict.fromkeys(r["start_state"] for r in got):
             up = [r["up_s"] for r in got if r["start_state"] == label]
             print(f"    {label:42s} up {np.mean(up):.2f} s (of {args.seconds:g})")
-    with open(args.out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(args.out, rows)
     print(f"wrote {args.out}")
 
 
