@@ -310,31 +310,34 @@ class Trainer:
             self.model, self.motion, env_cfg, backend=self.config.backend, n_envs=n_seeds * self.config.n_envs
         )
 
+    def _per_env_draws(self, draw, k_reset, stream: int, S: int, E: int) -> np.ndarray:
+        """``draw(key) -> [T, E, 2]`` for each seed from its own key (``k_reset`` folded with
+        ``stream``, a stream apart from its reset frames' and the other draws'), laid out as the
+        loop's environments ``[T, S*E, 2]``."""
+        keys = jax.vmap(lambda kk: jax.random.fold_in(kk, stream))(k_reset)
+        draws = np.asarray(jax.vmap(draw)(keys))  # [S, T, E, 2]
+        return draws.transpose(1, 0, 2, 3).reshape(self.n_steps, S * E, 2)
+
     def _pushes(self, env: TrackingEnv, k_reset, S: int, E: int) -> np.ndarray | None:
-        """This iteration's pushes ``[T, S*E, 2]`` (``EnvConfig.push_speed_mps``; None when off),
-        each seed's from its own key (a stream apart from its reset frames')."""
+        """This iteration's pushes ``[T, S*E, 2]`` (``EnvConfig.push_speed_mps``; None when off)."""
         if env.config.push_speed_mps <= 0:
             return None
-        keys = jax.vmap(lambda kk: jax.random.fold_in(kk, 1))(k_reset)
-        kicks = np.asarray(jax.vmap(lambda kk: env.push_kicks(kk, (self.n_steps, E)))(keys))  # [S, T, E, 2]
-        return kicks.transpose(1, 0, 2, 3).reshape(self.n_steps, S * E, 2)
+        return self._per_env_draws(lambda kk: env.push_kicks(kk, (self.n_steps, E)), k_reset, 1, S, E)
 
     def _start_kicks(self, env: TrackingEnv, k_reset, S: int, E: int) -> np.ndarray | None:
         """This iteration's shoves ``[T, S*E, 2]`` for the environments whose episode starts at
-        each step (``EnvConfig.reset_kick_mps``; None when off): uniform within the disc, each
-        seed's from its own key (a stream apart from its resets' and pushes')."""
+        each step (``EnvConfig.reset_kick_mps``; None when off): uniform within the disc."""
         radius = env.config.reset_kick_mps
         if radius <= 0:
             return None
 
         def draw(key):
-            k_len, k_dir = jax.random.split(jax.random.fold_in(key, 2))
+            k_len, k_dir = jax.random.split(key)
             size = radius * jnp.sqrt(jax.random.uniform(k_len, (self.n_steps, E)))  # uniform in area
             angle = jax.random.uniform(k_dir, (self.n_steps, E), maxval=2 * jnp.pi)
             return size[..., None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=-1)
 
-        kicks = np.asarray(jax.vmap(draw)(k_reset))  # [S, T, E, 2]
-        return kicks.transpose(1, 0, 2, 3).reshape(self.n_steps, S * E, 2)
+        return self._per_env_draws(draw, k_reset, 2, S, E)
 
     def mean_action(self, agent, obs):
         """Deterministic excitations ``[S, E, act]`` for observations ``[S, E, obs]``."""
