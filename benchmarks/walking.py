@@ -163,11 +163,14 @@ def variant_config(name: str, steps: int, model: str = "myolegs", motion: str = 
     return dataclasses.replace(base, total_steps=steps, **kw)
 
 
-def evaluate(trainer: Trainer, agent, cycles: float = 1.0, start_frame: int = 0, kick=None) -> dict:
+def evaluate(
+    trainer: Trainer, agent, cycles: float = 1.0, start_frame: int = 0, kick=None, physics=None
+) -> dict:
     """Deterministic rollout over ``cycles`` cycles from ``start_frame`` (shoved by ``kick``, m/s
-    x and y, at the start): mean joint error before the fall, survival time (until the
-    termination test first fires or the root sinks 15 cm below the reference)."""
-    ro = rollout(trainer, agent, cycles, start_frame=start_frame, kick=kick)
+    x and y, at the start; from the states ``physics`` instead of the reference's): mean joint
+    error before the fall, survival time (until the termination test first fires or the root
+    sinks 15 cm below the reference)."""
+    ro = rollout(trainer, agent, cycles, start_frame=start_frame, kick=kick, physics=physics)
     err = ro.data["metrics"][..., 0]  # [seed, time]
     fell = ro.data["terminated"].astype(bool)
     if "root_position" in ro.data:

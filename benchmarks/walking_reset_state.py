@@ -9,7 +9,8 @@ reset is off the policies' own walk; the mixes say by which part.
 
     python benchmarks/walking_reset_state.py myolegs-walk-syn12-xcom3 --frame 4
 
-Writes ``benchmarks/results/walking_reset_state.csv`` (set, frame, start state, seed, up_s) and
+Writes ``benchmarks/results/walking_reset_state.csv`` (set, frame, start state, seed, ``up_s`` as
+every walking score counts it, :func:`walking.evaluate`) and
 prints each start state's mean time up and the walked minus reference root velocity.
 """
 
@@ -24,25 +25,11 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _up_for(env, trainer, agent, physics, frame: int, steps: int) -> np.ndarray:
-    """Seconds ``[seed]`` until the termination test first fires (``steps`` at most)."""
-    import jax.numpy as jnp
-
-    n = physics.shape[0]
-    state, obs = env.reset(None, index=np.full(n, frame), physics=physics)
-    up = np.full(n, steps)
-    for k in range(steps):
-        action = np.asarray(trainer.mean_action(agent, jnp.asarray(obs).reshape(n, 1, -1))).reshape(n, -1)
-        res = env.step(state, action)
-        up = np.where((up == steps) & np.asarray(res.terminated), k + 1, up)
-        state, obs = res.state, res.obs
-    return up * env.control_dt
-
-
 def reset_state_scores(name: str, frame: int, seconds: float) -> tuple[list[dict], np.ndarray]:
     """Rows ``{set, frame, start_state, seed, up_s}`` and the walked minus reference root
     linear velocity ``[3]`` (m/s, world; mean over seeds) at ``frame``."""
     import jax.numpy as jnp
+    from walking import evaluate  # benchmarks/walking.py, beside this script
 
     from emulator.learning.policies import find_policy_set, load_policy_set
     from emulator.simulation.env import TrackingEnv
@@ -73,11 +60,12 @@ def reset_state_scores(name: str, frame: int, seconds: float) -> tuple[list[dict
         "reference + walked activations": list(act),
     }
     rows = []
-    steps = int(round(seconds / env.control_dt))
+    cycles = seconds / (env.reference_frames * env.control_dt)
     for label, columns in parts.items():
         start = reference.copy()
         start[:, columns] = walked[:, columns]
-        for seed, up in zip(pset.seeds, _up_for(env, trainer, agent, start, frame, steps), strict=True):
+        up_s = evaluate(trainer, agent, cycles, start_frame=frame, physics=start)["survival_s"]
+        for seed, up in zip(pset.seeds, up_s, strict=True):
             rows.append({"set": Path(name).name, "frame": frame, "start_state": label, "seed": int(seed),
                          "up_s": round(float(up), 3)})  # fmt: skip
     return rows, (walked[:, lin] - reference[:, lin]).mean(axis=0)

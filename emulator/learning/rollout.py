@@ -139,7 +139,13 @@ def rollout_schema(trainer, n_cycles: float = 1.0, start_frame: int = 0) -> Roll
 
 
 def rollout(
-    trainer, agent, n_cycles: float = 1.0, backend: str | None = None, start_frame: int = 0, kick=None
+    trainer,
+    agent,
+    n_cycles: float = 1.0,
+    backend: str | None = None,
+    start_frame: int = 0,
+    kick=None,
+    physics=None,
 ) -> RolloutResult:
     """Roll every seed's deterministic policy out for ``n_cycles`` passes of the motion.
 
@@ -152,6 +158,8 @@ def rollout(
         start_frame: the reference frame every seed starts at.
         kick: a horizontal velocity change ``[2]`` (m/s, world x and y) at the start, a shove
             the policies must recover from (free roots; ``benchmarks/walking_basin.py``).
+        physics: start states ``[seed, nstate]`` at ``start_frame`` instead of the reference's
+            (``benchmarks/walking_reset_state.py``).
     """
     model, motion = trainer.model, trainer.motion
     S = jax.tree_util.tree_leaves(agent)[0].shape[0]
@@ -159,9 +167,8 @@ def rollout(
     env = TrackingEnv.create(model, motion, env_cfg, backend=backend or trainer.config.backend, n_envs=S)
     n = _n_steps(env, motion.loop, n_cycles, start_frame)
     index = np.full(S, start_frame)
-    state, obs = env.reset(
-        None, index=index, kick=None if kick is None else np.tile(np.asarray(kick, float), (S, 1))
-    )
+    kicks = None if kick is None else np.tile(np.asarray(kick, float), (S, 1))
+    state, obs = env.reset(None, index=index, kick=kicks, physics=physics)
     jq = [j.qpos_index for j in model.tracked_joints]
     jd = [j.dof_index for j in model.tracked_joints]
     ra = _free_root_adr(model)
