@@ -7,7 +7,7 @@ policy is also shoved (the whole body's horizontal velocity changed, as
 the walk (forward, +) and rolled out for a few cycles. A set whose time up collapses for a few
 cm/s has a narrow basin: the drift that ends its long walks is any small error of the same kind.
 
-    python benchmarks/walking_basin.py myolegs-walk-syn12-xcom3 --starts 0 4 20 --kicks 0 0.05 0.1 0.15
+    python benchmarks/walking_basin.py myolegs-walk --starts 0 4 20 --kicks 0 0.05 0.1 0.15
 
 Writes ``benchmarks/results/walking_basin.csv`` (one row per set, start frame, direction, kick
 and seed: ``up_s`` until the first termination, as every walking score counts it) and prints

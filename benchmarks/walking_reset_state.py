@@ -7,7 +7,7 @@ activations taken from the walked state, the rest from the reference), and every
 out for ``--seconds`` from the frame. If the walked state stays up and the reference falls, the
 reset is off the policies' own walk; the mixes say by which part.
 
-    python benchmarks/walking_reset_state.py myolegs-walk-syn12-xcom3 --frame 4
+    python benchmarks/walking_reset_state.py myolegs-walk --frame 4
 
 Writes ``benchmarks/results/walking_reset_state.csv`` (set, frame, start state, seed, ``up_s`` as
 every walking score counts it, :func:`walking.evaluate`) and
