@@ -129,6 +129,7 @@ _CONTINUE_MAY_DIFFER = ("total_steps", "n_envs", "backend", "exp")
 # unpushed and unaided), and the servo's balance reflex (a policy learns to walk with it)
 _CONTINUE_ENV = (
     "train_termination_distance_m", "train_termination_xcom_m", "push_speed_mps", "push_interval_s", "reset_kick_mps",
+    "reset_walked", "reset_walked_after_s",
     "start_focus", "root_assist_hz", "root_assist_anneal", "balance_reflex", "balance_reflex_joints",
 )  # fmt: skip
 _CONTINUE_SCHEDULE = {

@@ -30,6 +30,7 @@ from emulator.learning.agents import AGENTS, make_agent
 from emulator.learning.agents import ppo as ppo_lib
 from emulator.learning.agents import qflex as qflex_lib
 from emulator.learning.rewards import REWARDS, AddConfig, ExpConfig, make_reward
+from emulator.learning.walked import WalkedStarts, apply_walked
 from emulator.models import MuscleModel, load_model
 from emulator.motion.reference import ReferenceMotion
 from emulator.motion.sources import load_motion
@@ -266,11 +267,12 @@ class Trainer:
             action, extras = jax.vmap(agent.act)(state, obs, key)
             return action, env.drive_fn(action.reshape(S * E, -1), sensed), extras
 
-        def step(state, rstate, sig, index, steps, action, reset_index, ep_ret, key):
+        def step(state, rstate, sig, index, steps, action, reset_index, ep_ret, key, walked=None):
             length = seeds(steps + 1)  # control steps of each episode after this one
             obs, next_obs, d, m, term, trunc, index, steps, _, sensed = env.transition_fn(
                 sig, index, steps, action.reshape(S * E, -1), reset_index, table_sig
             )
+            obs, index, sensed = apply_walked(walked, term | trunc, obs, index, sensed)
             d, m, term, trunc = seeds(d), seeds(m), seeds(term), seeds(trunc)
             rew = jax.vmap(reward)(rstate, d)
             done = term | trunc
@@ -408,6 +410,9 @@ class Trainer:
         obs = jnp.asarray(obs).reshape(S, E, -1)
         ep_ret = jnp.zeros((S, E))
         focus = _StartFocus(c.env.start_focus, S, E, self.reference_frames, self._start_allowed, starts)
+        walked_keys = jax.vmap(lambda kk: jax.random.fold_in(kk, 0x5A1C))(loop_keys)  # their own stream
+        after = round(c.env.reset_walked_after_s / env.control_dt)
+        walked = WalkedStarts(c.env.reset_walked, after, S, E, walked_keys)
         t0 = time.perf_counter()
         # env steps and wall time count on from what the policies had before (a checkpoint's
         # curves, or the start's totals)
@@ -452,11 +457,13 @@ class Trainer:
                     reset_index[t],
                     ep_ret,
                     act_keys[:, (t + 1) % n_steps],
+                    walked.offer(),
                 )
                 records.append(rec)
                 done = np.asarray(done)
                 focus.record(done, rec, reset_index[t])
                 phys = env.restart(phys, done, reset_index[t])
+                phys, _ = walked.after_step(phys, done, obs, index, sensed)
             focus.update()
             batch = _stack_steps(inputs, records)  # [S, T, E, ...]
             agent, memory, rstate, info = self._update(agent, memory, rstate, batch, obs, k_upd)

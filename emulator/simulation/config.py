@@ -56,6 +56,18 @@ class EnvConfig:
             their root moves 0.1-0.15 m/s faster sideways and forward than the reference's;
             docs/walking.md, session 17), and a few cm/s sideways decide a fall: this trains
             the recovery from such starts. Training only, free roots; a continuation may change it.
+        reset_walked: the share of *training* resets (0: none, up to 1) that restart an
+            episode in a state the same seed's policy walked to, not in the reference's state:
+            the training loop pools, per seed, states its environments reached after walking
+            ``reset_walked_after_s`` since a reference start (a walked restart carries its
+            state's walked time on, so chains of restarts reach states long walks meet) and
+            restarts that share of ended episodes there. The reference's states are off the
+            policies' own walk (docs/walking.md, session 17) and long walks drift in ways short
+            episodes rarely see. Training only (rollouts start where asked); not with
+            ``start_focus``, whose failure counts are per reference start frame; a continuation
+            may change it.
+        reset_walked_after_s: how long (s) a state's lineage must have walked since its
+            reference start before the pool takes it.
         root_assist_hz: an assisting hand on the root during *training* (0: none), a curriculum
             for balance (Yu, Turk and Liu 2018's virtual assistant force): at every control step
             the root's horizontal velocity is nudged towards the reference's as a critically
@@ -142,6 +154,8 @@ class EnvConfig:
     push_speed_mps: float = 0.0
     push_interval_s: float = 2.0
     reset_kick_mps: float = 0.0
+    reset_walked: float = 0.0
+    reset_walked_after_s: float = 1.0
     start_focus: float = 0.0
     root_assist_hz: float = 0.0
     root_assist_anneal: float = 0.5
@@ -189,6 +203,16 @@ class EnvConfig:
         }
         if any(d is not None and d <= 0 for d in distances.values()):
             raise ValueError(f"termination distances must be > 0 m, got {distances}")
+        if not 0.0 <= self.reset_walked <= 1.0 or not self.reset_walked_after_s >= 0:
+            raise ValueError(
+                f"reset_walked must be within [0, 1] and reset_walked_after_s >= 0 s, "
+                f"got {self.reset_walked}, {self.reset_walked_after_s}"
+            )
+        if self.reset_walked > 0 and self.start_focus > 0:
+            raise ValueError(
+                "reset_walked and start_focus cannot be combined: the start-frame curriculum "
+                "counts failures per reference start frame, walked restarts have none"
+            )
         if not self.reset_kick_mps >= 0:
             raise ValueError(f"reset_kick_mps must be >= 0 m/s, got {self.reset_kick_mps}")
         if self.push_speed_mps < 0 or self.push_interval_s <= 0:
