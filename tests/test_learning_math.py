@@ -141,3 +141,14 @@ def test_exp_reward_kernels():
     np.testing.assert_allclose(exp_reward(d, names, xcom), [0.7 / 0.9 + 0.2 / 0.9 * np.exp(-1.0)], rtol=1e-6)
     with pytest.raises(ValueError, match=r"exp sigmas: unknown families \['root'\]"):
         ExpConfig(sigmas={"root": 0.1})
+
+
+def test_effort_cost_by_hand():
+    from emulator.learning.rewards import ExpConfig, effort_cost
+
+    # activations (0.5, 0.5, 0, 1): mean square (0.25 + 0.25 + 0 + 1) / 4 = 0.375; x 0.2 = 0.075
+    a = jnp.array([[0.5, 0.5, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(effort_cost(a, ExpConfig(effort=0.2)), [0.075, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(effort_cost(a, ExpConfig()), [0.0, 0.0])  # off by default
+    with pytest.raises(ValueError, match="exp effort must be >= 0, got -0.1"):
+        ExpConfig(effort=-0.1)

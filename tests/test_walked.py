@@ -74,3 +74,39 @@ def test_reset_walked_trains_independent_seeds_and_is_checked():
         EnvConfig(reset_walked=1.5)
     with pytest.raises(ValueError, match="reset_walked and start_focus cannot be combined"):
         EnvConfig(reset_walked=0.5, start_focus=0.5)
+
+
+def test_effort_cost_enters_the_learners_reward():
+    """``ExpConfig.effort``: the first iteration of the same seed (the same actions: nothing
+    has been learned yet) scores its mean squared activation times the effort lower; started
+    co-contracting (excitation 0.5) that is a large share of the reward."""
+    from emulator.learning.rewards import ExpConfig
+
+    def first_reward(effort):
+        cfg = TrainConfig(n_envs=4, total_steps=4 * 32, exp=ExpConfig(effort=effort),
+                          ppo=PPOConfig(hidden=(16,), rollout_steps=32, init_excitation=0.5))  # fmt: skip
+        return float(Trainer(cfg).train(seed_keys([0])).curves["reward"][0, 0])
+
+    plain, economic = first_reward(0.0), first_reward(1.0)
+    assert 0.1 < plain - economic < 1.0  # mean activation^2 of a policy near 0.5
+    with pytest.raises(ValueError, match="exp effort needs reward 'exp' and algo 'ppo'"):
+        TrainConfig(algo="qflex", exp=ExpConfig(effort=0.1))
+
+
+@pytest.mark.slow
+def test_effort_cost_lowers_the_activations_a_policy_learns():
+    """Started co-contracting, the same elbow seed learns lower activations with the effort
+    cost than without it, and still tracks."""
+    from emulator.learning.rewards import ExpConfig
+    from emulator.learning.rollout import rollout
+
+    def run(effort):
+        cfg = TrainConfig(n_envs=16, total_steps=16 * 32 * 40, exp=ExpConfig(effort=effort),
+                          ppo=PPOConfig(hidden=(32, 32), init_excitation=0.5))  # fmt: skip
+        trainer = Trainer(cfg)
+        ro = rollout(trainer, trainer.train(seed_keys([0])).agent, 1.0)
+        return float(np.mean(ro.data["activation"])), float(np.mean(ro.data["metrics"][..., 0]))
+
+    (plain, plain_err), (economic, err) = run(0.0), run(1.0)
+    assert economic < 0.8 * plain
+    assert err < 2 * plain_err + 2.0  # deg: economy does not cost the tracking

@@ -77,6 +77,12 @@ class ExpConfig:
         weights: relative weight per family (renormalised over the families present).
         sigmas: kernel width per family: a family whose RMS error equals its sigma scores e^-1.
         fixed_base: drop the root families (a welded base has no root error).
+        effort: an effort cost subtracted from every control step's reward (0: none): this
+            times the mean squared muscle activation (:func:`effort_cost`; KINESIS weights such
+            an energy term 0.1). Tracking alone does not ask for economy, and the walking
+            policies co-contract (docs/walking.md, session 18). The learner's reward only
+            (PPO; Qflex recomputes rewards from stored Δ and has no activations); a continued
+            set may change it.
     """
 
     weights: dict = field(
@@ -102,8 +108,11 @@ class ExpConfig:
         }
     )
     fixed_base: bool = False
+    effort: float = 0.0
 
     def __post_init__(self):
+        if not self.effort >= 0:
+            raise ValueError(f"exp effort must be >= 0, got {self.effort}")
         # a partial table (``[exp.sigmas] root_rotation = 0.15``) changes those families only
         defaults = {f.name: f.default_factory() for f in fields(self) if f.name in ("weights", "sigmas")}
         for name, full in defaults.items():
@@ -125,6 +134,12 @@ def exp_reward(delta: jax.Array, delta_names: tuple[str, ...], config: ExpConfig
         msq = jnp.mean(jnp.square(delta[..., idx]), axis=-1)
         r = r + config.weights[fam] / total_w * jnp.exp(-msq / config.sigmas[fam] ** 2)
     return r
+
+
+def effort_cost(activation: jax.Array, config: ExpConfig) -> jax.Array:
+    """``[batch]`` effort costs (``ExpConfig.effort`` x mean squared activation) of
+    activations ``[batch, muscle]``."""
+    return config.effort * jnp.mean(jnp.square(activation), axis=-1)
 
 
 @dataclass(frozen=True)

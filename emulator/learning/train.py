@@ -29,7 +29,7 @@ from flax import serialization
 from emulator.learning.agents import AGENTS, make_agent
 from emulator.learning.agents import ppo as ppo_lib
 from emulator.learning.agents import qflex as qflex_lib
-from emulator.learning.rewards import REWARDS, AddConfig, ExpConfig, make_reward
+from emulator.learning.rewards import REWARDS, AddConfig, ExpConfig, effort_cost, make_reward
 from emulator.learning.walked import WalkedStarts, apply_walked
 from emulator.models import MuscleModel, load_model
 from emulator.motion.reference import ReferenceMotion
@@ -100,6 +100,11 @@ class TrainConfig:
             object.__setattr__(self, "total_steps", agent.total_steps)
         if self.n_envs < 1 or self.total_steps < 1:
             raise ValueError(f"n_envs and total_steps must be >= 1, got {self.n_envs}, {self.total_steps}")
+        if self.exp.effort > 0 and (self.reward != "exp" or self.algo != "ppo"):
+            raise ValueError(
+                f"exp effort needs reward 'exp' and algo 'ppo' (Qflex recomputes rewards from stored "
+                f"Δ, which has no activations), got reward {self.reward!r}, algo {self.algo!r}"
+            )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -257,6 +262,7 @@ class Trainer:
         bookkeeping and the next exploring action, all seeds at once."""
         agent, reward = self.agent, self.reward
         table_sig = env.reset_table()[1]
+        effort = self.config.exp if self.config.reward == "exp" and self.config.exp.effort > 0 else None
 
         def seeds(x):  # [S*E, ...] -> [S, E, ...]
             return x.reshape((S, E) + x.shape[1:])
@@ -275,6 +281,8 @@ class Trainer:
             obs, index, sensed = apply_walked(walked, term | trunc, obs, index, sensed)
             d, m, term, trunc = seeds(d), seeds(m), seeds(term), seeds(trunc)
             rew = jax.vmap(reward)(rstate, d)
+            if effort is not None:  # ExpConfig.effort: economy is not part of tracking
+                rew = rew - seeds(effort_cost(sig.activation, effort))
             done = term | trunc
             ret = ep_ret + rew
             action, flat_exc, extras = act(state, seeds(obs), key, sensed)

@@ -22,7 +22,7 @@ import dataclasses
 import gymnasium
 import numpy as np
 
-from emulator.learning.rewards import ExpConfig, exp_reward
+from emulator.learning.rewards import ExpConfig, effort_cost, exp_reward
 from emulator.models import MuscleModel, load_model
 from emulator.motion.sources import DEFAULT_MOTIONS, load_motion
 from emulator.schema import METRIC_NAMES
@@ -92,7 +92,8 @@ class MuscleTrackingEnv(gymnasium.Env):
         r = self.tracking.step(self._state, action)
         self._state = r.state
         delta = np.asarray(r.delta)
-        reward = float(np.asarray(exp_reward(delta, self.tracking.delta_names, self._reward_config))[0])
+        reward = exp_reward(delta, self.tracking.delta_names, self._reward_config)
+        reward = float(np.asarray(reward - effort_cost(r.signals.activation, self._reward_config))[0])
         terminated = bool(np.asarray(r.terminated)[0])
         truncated = bool(np.asarray(r.truncated)[0]) and not terminated
         metrics = np.asarray(r.metrics)[0]
