@@ -1,6 +1,7 @@
-"""Training restarts on the policies' own walk (``EnvConfig.reset_walked``): a walked restart is
-exactly the state the walk was in, lineages walk on past one episode's length, seeds stay
-independent, and the option is checked and training-only."""
+"""Two training options against the walking policies' failings: restarts on their own walk
+(``EnvConfig.reset_walked``: a walked restart is exactly the state the walk was in, lineages
+walk on past one episode's length, seeds stay independent, the option is checked) and an effort
+cost in the reward (``ExpConfig.effort``, against co-contraction)."""
 
 import dataclasses
 
