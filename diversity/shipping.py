@@ -22,7 +22,7 @@ from .analysis.balance import FALL_SINK_M, balance_table, max_root_sink, rollout
 from .pipeline import jax_index
 from .store import StoreError, completed_seeds, open_checked
 
-__all__ = ["FALL_SINK_M", "ship_policy_set"]
+__all__ = ["FALL_SINK_M", "lineage", "ship_policy_set"]
 
 
 def _per_seed(ds, balance: dict) -> dict:
@@ -90,8 +90,78 @@ def ship_policy_set(store: str | Path, name: str, out_dir: str | Path | None = N
         "source_store": str(store),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "init_from": json.loads(ds.attrs.get("init_from", "null")),
+        "lineage": lineage(store, ds.attrs, max(r["env_steps"] for r in rows)),
         "files": "lean policy files: no optimiser state (rollouts; `diversity run --init-from` continues "
         "training them with a fresh optimiser)",
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, default=float))
     return dest
+
+
+def lineage(store: str | Path, attrs: dict, env_steps: int) -> list[dict]:
+    """The stages that made a run's policies, the first (from scratch) to ``store``'s own: each
+    stage's run or set, steps added a seed, env steps a policy at its end, what it continued
+    and which training options it changed from the stage before. Followed through the
+    ``init_from`` records of run stores and shipped sets still on this machine (a shipped set's
+    own lineage ends the walk); a stage found nowhere is listed with what its successor
+    recorded of it."""
+    from emulator.learning.train import option_differences
+
+    stages = []
+    stage, label = _stage(attrs=attrs), Path(store).stem
+    while True:
+        rec = stage["init_from"]
+        row = {"stage": label, "steps_per_seed": stage["steps"], "env_steps": int(env_steps)}
+        row["init_from"] = None if rec is None else rec.get("name") or _set_name(rec.get("source", ""))
+        stages.append(row)
+        if rec is None:
+            break
+        env_steps = max(rec.get("env_steps") or [0])
+        before = _stage(source=rec.get("source", ""))
+        if before is None:
+            summary = rec.get("manifest_summary", "")
+            stages.append({"stage": row["init_from"], "env_steps": int(env_steps), "not_found": summary})
+            break
+        row["changed"] = [
+            f"{k}: {_short(a)} -> {_short(b)}"
+            for k, a, b in option_differences(before["train"], stage["train"])
+            if k != "total_steps" and a != "<absent>"  # an option newer than the stage: its default
+        ]
+        if before["lineage"]:  # a shipped set that already knows where it came from
+            stages += list(reversed(before["lineage"]))
+            break
+        stage, label = before, row["init_from"]
+    return stages[::-1]
+
+
+def _stage(attrs: dict | None = None, source: str = "") -> dict | None:
+    """One stage's training config, steps a seed, start record and known lineage, from a run
+    store's attributes, or from a policy source path (a shipped set's directory or a store's
+    ``policies/``); None when the source is not on this machine."""
+    if attrs is None:
+        path = Path(source)
+        if (path / "manifest.json").is_file():
+            m = json.loads((path / "manifest.json").read_text())
+            steps = m.get("run_config", {}).get("steps")
+            return {"train": m.get("train_config", {}), "steps": steps, "init_from": m.get("init_from"),
+                    "lineage": m.get("lineage")}  # fmt: skip
+        if path.name != "policies" or not (path.parent / "zarr.json").is_file():
+            return None
+        try:
+            attrs = open_checked(path.parent).attrs
+        except StoreError:
+            return None
+    config = json.loads(attrs.get("config", "{}"))
+    return {"train": config.get("train_resolved", {}), "steps": config.get("steps"),
+            "init_from": json.loads(attrs.get("init_from", "null")), "lineage": None}  # fmt: skip
+
+
+def _set_name(source: str) -> str:
+    """A policy source's name: a shipped set's directory, or the run store holding ``policies/``."""
+    path = Path(source)
+    return path.parent.stem if path.name == "policies" else path.name
+
+
+def _short(value) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."

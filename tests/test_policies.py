@@ -146,6 +146,7 @@ def test_run_continues_a_policy_set(store, tmp_path):
     from diversity.config import ConfigError
     from diversity.pipeline import run
     from diversity.progress import Progress
+    from diversity.shipping import ship_policy_set
     from tests.conftest import TINY_RUN
 
     out = tmp_path / "continued.zarr"
@@ -176,6 +177,14 @@ def test_run_continues_a_policy_set(store, tmp_path):
     record = json.loads(xr.open_zarr(out).attrs["init_from"])
     assert record["source"] == str(store / "policies") and record["seeds"] == [0, 1, 2, 3]
     assert record["name"] == store.stem  # what a reader on another machine can find it by
+    # shipped, the continued set's manifest tells both stages: from scratch, then this run
+    stages = json.loads((ship_policy_set(out, "continued", tmp_path / "sets") / "manifest.json").read_text())[
+        "lineage"
+    ]
+    assert [s["stage"] for s in stages] == [store.stem, out.stem]
+    assert stages[0]["init_from"] is None and stages[1]["init_from"] == store.stem
+    assert stages[0]["env_steps"] == before.curves["env_steps"][0, -1]
+    assert stages[1]["env_steps"] == stages[0]["env_steps"] + 3 * 128 and stages[1]["changed"] == []
 
     # the learner's schedule and the reward's kernels may change on the way (a longer horizon,
     # another step size, a tighter root kernel); what shapes the networks may not
