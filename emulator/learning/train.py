@@ -262,7 +262,8 @@ class Trainer:
         bookkeeping and the next exploring action, all seeds at once."""
         agent, reward = self.agent, self.reward
         table_sig = env.reset_table()[1]
-        effort = self.config.exp if self.config.reward == "exp" and self.config.exp.effort > 0 else None
+        # ExpConfig.effort: economy is not part of tracking, so its cost joins the reward here
+        effort_cfg = self.config.exp if self.config.reward == "exp" and self.config.exp.effort > 0 else None
 
         def seeds(x):  # [S*E, ...] -> [S, E, ...]
             return x.reshape((S, E) + x.shape[1:])
@@ -281,8 +282,8 @@ class Trainer:
             obs, index, sensed = apply_walked(walked, term | trunc, obs, index, sensed)
             d, m, term, trunc = seeds(d), seeds(m), seeds(term), seeds(trunc)
             rew = jax.vmap(reward)(rstate, d)
-            if effort is not None:  # ExpConfig.effort: economy is not part of tracking
-                rew = rew - seeds(effort_cost(sig.activation, effort))
+            if effort_cfg is not None:
+                rew = rew - seeds(effort_cost(sig.activation, effort_cfg))
             done = term | trunc
             ret = ep_ret + rew
             action, flat_exc, extras = act(state, seeds(obs), key, sensed)
