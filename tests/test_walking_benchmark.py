@@ -100,3 +100,28 @@ def test_the_basin_benchmark_shoves_left_and_forward_of_the_walk(myolegs):
     mujoco.mj_kinematics(m, data)
     feet = data.xpos[m.body("calcn_l").id, :2] - data.xpos[m.body("calcn_r").id, :2]
     assert feet @ left > 0.03  # the left heel 3 cm or more to the walker's left of the right
+
+
+def test_the_effort_benchmark_reads_each_seeds_activation_and_force(store):
+    """benchmarks/walking_effort.py on the tiny elbow store: per seed the rollout's mean and
+    median activation, the muscles above half, the summed force in N and body weights."""
+    import numpy as np
+    import xarray as xr
+
+    from emulator.models import load_model
+
+    spec = importlib.util.spec_from_file_location("walking_effort", ROOT / "benchmarks" / "walking_effort.py")
+    effort = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(effort)
+    rows = effort.effort_rows(str(store), seeds=[1, 3])
+    ds = xr.open_zarr(store).sel(seed=[1, 3]).load()
+    weight = load_model("elbow").mj_model.body_subtreemass[0] * 9.81
+    assert [r["seed"] for r in rows] == [1, 3] and all(r["effort"] == 0.0 for r in rows)
+    for r, seed in zip(rows, [1, 3], strict=True):
+        act = ds["activation"].sel(seed=seed).values
+        assert r["mean_activation"] == pytest.approx(act.mean(), abs=1e-4)
+        assert r["muscles_over_half"] == int((act.mean(axis=0) > 0.5).sum())
+        force = np.abs(ds["muscle_force"].sel(seed=seed).values).sum(-1).mean()
+        assert r["muscle_force_sum_n"] == pytest.approx(force, abs=0.1)
+        assert r["muscle_force_sum_bw"] == pytest.approx(force / weight, abs=0.01)
+        assert r["stayed_up"] is True  # the elbow's welded base never falls
