@@ -16,7 +16,6 @@ per seed, seeded from that seed's key: a seed trained alone reproduces itself in
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -39,8 +38,8 @@ class WalkedStarts:
         self.on = self.share > 0
         if not self.on:
             return
-        data = np.asarray(jax.random.key_data(seed_keys) if _typed(seed_keys) else seed_keys)
-        self.rngs = [np.random.default_rng([int(x) for x in np.ravel(k)]) for k in data]
+        # the project's keys are raw uint32 pairs (``seed_keys``): each seeds its own generator
+        self.rngs = [np.random.default_rng([int(x) for x in np.ravel(k)]) for k in np.asarray(seed_keys)]
         self.walked = np.zeros(S * E, dtype=np.int64)  # control steps since the lineage's reference start
         self.filled = np.zeros(S, dtype=np.int64)
         self.cursor = np.zeros(S, dtype=np.int64)
@@ -140,7 +139,3 @@ def _place(phys, rows_mask, values):
         phys[rows_mask] = values
         return phys
     return jnp.asarray(phys).at[np.flatnonzero(rows_mask)].set(jnp.asarray(values))
-
-
-def _typed(keys) -> bool:
-    return hasattr(keys, "dtype") and jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
